@@ -1,0 +1,87 @@
+//! The Eddy guest library: Tornado's IOStream and TCPServer as futures, for programs that run
+//! as WebAssembly components under the `eddy` host.
+//!
+//! The guest owns no socket, clock or file: the host performs all I/O and delivers readiness
+//! events in batches; this crate buffers bytes and drives the futures. Everything except
+//! `bindings` is plain Rust and is unit-tested natively.
+//!
+//! ```text
+//! struct Echo;
+//! impl eddy_guest::TcpServer for Echo {
+//!     async fn handle_stream(&self, stream: eddy_guest::IOStream, _address: String) {
+//!         while let Ok(line) = stream.read_until(b"\n", Some(64 * 1024)).await {
+//!             if stream.write(line).await.is_err() { break }
+//!         }
+//!     }
+//! }
+//! fn main(_args: Vec<String>) -> Result<(), String> { eddy_guest::listen(Echo); Ok(()) }
+//! eddy_guest::export!(main);
+//! ```
+
+extern crate self as eddy_guest;
+
+pub mod bindings;
+mod executor;
+pub mod host;
+pub mod iostream;
+mod runtime;
+mod tcp_server;
+#[cfg(test)]
+mod testing;
+mod timer;
+
+pub use executor::spawn;
+pub use host::{ConnId, ErrorCode, Level, SocketError};
+pub use iostream::{CloseReason, IOStream, StreamError, UnsatisfiableRead};
+pub use regex::bytes::Regex;
+pub use runtime::{now, option};
+pub use tcp_server::{TcpServer, listen};
+pub use timer::{Sleep, TimedOut, sleep, sleep_until, timeout};
+
+/// Stops the event loop once the current host call returns (Tornado's `IOLoop.stop`);
+/// `eddy run` exits with `code`.
+pub fn stop(code: u8) {
+    runtime::host().stop(code);
+}
+
+/// Writes bytes to the host process's standard output.
+pub fn print(bytes: &[u8]) {
+    runtime::host().write_stdout(bytes);
+}
+
+/// Writes a line to the host's log.
+pub fn log(level: Level, message: &str) {
+    runtime::host().log(level, message);
+}
+
+/// Seconds and nanoseconds since the Unix epoch, as the host reports them.
+pub fn wall_time() -> (u64, u32) {
+    runtime::host().wall_time()
+}
+
+/// Exports a guest program: `main` runs once at start-up with the program's arguments and
+/// typically calls [`listen`] or [`spawn`].
+///
+/// Invoke it once, at the top level of the component crate.
+#[macro_export]
+macro_rules! export {
+    ($main:path) => {
+        #[doc(hidden)]
+        struct __EddyGuestExports;
+
+        impl $crate::bindings::exports::eddy::io::guest::Guest for __EddyGuestExports {
+            fn start(
+                args: ::std::vec::Vec<::std::string::String>,
+                options: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
+            ) -> ::std::result::Result<(), ::std::string::String> {
+                $crate::bindings::start(args, options, $main)
+            }
+
+            fn handle_events(now: u64, events: ::std::vec::Vec<$crate::bindings::eddy::io::types::Event>) {
+                $crate::bindings::handle_events(now, events)
+            }
+        }
+
+        $crate::bindings::export_io_guest!(__EddyGuestExports with_types_in $crate::bindings);
+    };
+}

@@ -1,0 +1,239 @@
+//! The guest runtime: routes host events to streams and timers, runs ready tasks and, at the
+//! end of each round, services every stream that changed (flush writes, update read interest).
+//!
+//! One `handle-events` call runs rounds until nothing is ready, so writes made by tasks that
+//! woke in this call leave in the same call, coalesced into one `send` per connection.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::task::Waker;
+
+use crate::executor;
+use crate::host::{ConnId, Event, Host, Instant, Level, TimerId};
+use crate::iostream::{DEFAULT_MAX_BUFFER_SIZE, DEFAULT_MAX_WRITE_BUFFER_SIZE, IOStream, StreamInner};
+
+/// The options the host passes at start-up that the runtime itself understands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Read buffer cap for new streams (`max-buffer-size`).
+    pub max_buffer_size: usize,
+    /// Write buffer cap for new streams (`max-write-buffer-size`).
+    pub max_write_buffer_size: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { max_buffer_size: DEFAULT_MAX_BUFFER_SIZE, max_write_buffer_size: DEFAULT_MAX_WRITE_BUFFER_SIZE }
+    }
+}
+
+/// What runs when a listener accepts a connection: `(stream, peer address)`.
+type AcceptHandler = Rc<dyn Fn(IOStream, String)>;
+
+/// A timer's state between arming and firing.
+#[derive(Default)]
+struct TimerSlot {
+    fired: bool,
+    waker: Option<Waker>,
+}
+
+#[derive(Default)]
+struct State {
+    host: Option<Rc<dyn Host>>,
+    streams: HashMap<ConnId, Rc<RefCell<StreamInner>>>,
+    to_service: Vec<ConnId>,
+    timers: HashMap<TimerId, TimerSlot>,
+    now: Instant,
+    options: Options,
+    raw_options: Vec<(String, String)>,
+    on_accept: Option<AcceptHandler>,
+}
+
+thread_local! {
+    static STATE: RefCell<State> = RefCell::new(State::default());
+}
+
+/// The host this guest runs under.
+///
+/// # Panics
+/// If called before [`install`]: a guest bug (no host call can happen before `start`).
+pub fn host() -> Rc<dyn Host> {
+    STATE.with(|state| state.borrow().host.clone()).expect("invariant: the host is installed before any guest code runs")
+}
+
+/// Installs the host and the start-up options.
+///
+/// # Errors
+/// A recognised option whose value does not parse, named in the message.
+pub fn install(host: Rc<dyn Host>, raw_options: Vec<(String, String)>) -> Result<(), String> {
+    let mut options = Options::default();
+    for (name, value) in &raw_options {
+        let target = match name.as_str() {
+            "max-buffer-size" => &mut options.max_buffer_size,
+            "max-write-buffer-size" => &mut options.max_write_buffer_size,
+            _ => continue,
+        };
+        *target = value.parse().map_err(|_| format!("option {name}: {value:?} is not a byte count"))?;
+    }
+    STATE.with(|state| {
+        let mut state = state.borrow_mut();
+        state.now = host.now();
+        state.host = Some(host);
+        state.options = options;
+        state.raw_options = raw_options;
+    });
+    Ok(())
+}
+
+/// The runtime options new streams start with.
+pub fn options() -> Options {
+    STATE.with(|state| state.borrow().options.clone())
+}
+
+/// The value of a start-up option by name, as the host passed it.
+pub fn option(name: &str) -> Option<String> {
+    STATE.with(|state| state.borrow().raw_options.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone()))
+}
+
+/// The clock reading at the start of the current `handle-events` call.
+pub fn now() -> Instant {
+    STATE.with(|state| state.borrow().now)
+}
+
+/// Sets what runs for every accepted connection.
+pub fn set_accept_handler(handler: impl Fn(IOStream, String) + 'static) {
+    STATE.with(|state| state.borrow_mut().on_accept = Some(Rc::new(handler)));
+}
+
+pub(crate) fn register(conn: ConnId, stream: Rc<RefCell<StreamInner>>) {
+    STATE.with(|state| state.borrow_mut().streams.insert(conn, stream));
+}
+
+pub(crate) fn forget(conn: ConnId) {
+    STATE.with(|state| state.borrow_mut().streams.remove(&conn));
+}
+
+pub(crate) fn queue_service(conn: ConnId) {
+    STATE.with(|state| state.borrow_mut().to_service.push(conn));
+}
+
+pub(crate) fn log_warn(message: &str) {
+    host().log(Level::Warn, message);
+}
+
+pub(crate) fn arm_timer(deadline: Instant) -> TimerId {
+    let id = host().set_timer(deadline);
+    STATE.with(|state| state.borrow_mut().timers.insert(id, TimerSlot::default()));
+    id
+}
+
+/// Whether the timer fired; otherwise remembers `waker` for when it does.
+pub(crate) fn poll_timer(id: TimerId, waker: &Waker) -> bool {
+    STATE.with(|state| {
+        let mut state = state.borrow_mut();
+        match state.timers.get_mut(&id) {
+            Some(slot) if slot.fired => {
+                state.timers.remove(&id);
+                true
+            }
+            Some(slot) => {
+                slot.waker = Some(waker.clone());
+                false
+            }
+            None => true,
+        }
+    })
+}
+
+pub(crate) fn disarm_timer(id: TimerId) {
+    if STATE.with(|state| state.borrow_mut().timers.remove(&id)).is_some() {
+        host().cancel_timer(id);
+    }
+}
+
+fn stream(conn: ConnId) -> Option<Rc<RefCell<StreamInner>>> {
+    STATE.with(|state| state.borrow().streams.get(&conn).cloned())
+}
+
+/// Delivers a batch of host events, then runs rounds until nothing is ready.
+pub fn handle_events(now: Instant, events: impl IntoIterator<Item = Event>) {
+    STATE.with(|state| state.borrow_mut().now = now);
+    for event in events {
+        dispatch(event);
+    }
+    run_rounds();
+}
+
+fn dispatch(event: Event) {
+    match event {
+        Event::Accepted { conn, peer, .. } => accept(conn, peer),
+        Event::Received { conn, bytes } => with_stream(conn, |inner| inner.on_received(&bytes)),
+        Event::EndOfStream(conn) => with_stream(conn, StreamInner::on_end_of_stream),
+        Event::Writable(conn) => with_stream(conn, StreamInner::on_writable),
+        Event::Connected(conn) => with_stream(conn, StreamInner::on_connected),
+        Event::Failed { conn, error } => with_stream(conn, |inner| inner.on_failed(error)),
+        Event::Timer(id) => fire_timer(id),
+    }
+}
+
+fn with_stream(conn: ConnId, f: impl FnOnce(&mut StreamInner)) {
+    if let Some(stream) = stream(conn) {
+        f(&mut stream.borrow_mut());
+    }
+}
+
+fn accept(conn: ConnId, peer: String) {
+    let handler = STATE.with(|state| state.borrow().on_accept.clone());
+    match handler {
+        Some(handler) => handler(IOStream::accepted(conn), peer),
+        None => {
+            host().log(Level::Warn, "accepted a connection but the guest serves nothing; closing it");
+            host().close(conn);
+        }
+    }
+}
+
+fn fire_timer(id: TimerId) {
+    let waker = STATE.with(|state| {
+        let mut state = state.borrow_mut();
+        let slot = state.timers.get_mut(&id)?;
+        slot.fired = true;
+        slot.waker.take()
+    });
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+}
+
+/// Polls ready tasks and flushes changed streams until both are quiet, then brings the host's
+/// read interest up to date for every stream touched.
+///
+/// Interest is synced only once everything is quiet: a task that finished one read and is
+/// about to start the next must not turn reading off and on again (two wasted crossings).
+pub fn run_rounds() {
+    let mut touched = Vec::new();
+    loop {
+        executor::run_ready();
+        let queued = STATE.with(|state| std::mem::take(&mut state.borrow_mut().to_service));
+        if queued.is_empty() {
+            if executor::has_ready() {
+                continue;
+            }
+            break;
+        }
+        for conn in queued {
+            if let Some(stream) = stream(conn) {
+                stream.borrow_mut().flush();
+            }
+            touched.push(conn);
+        }
+    }
+    touched.sort_unstable();
+    touched.dedup();
+    for conn in touched {
+        if let Some(stream) = stream(conn) {
+            stream.borrow_mut().sync_read_interest();
+        }
+    }
+}
