@@ -1,1 +1,5 @@
-fn main(){}
+//! The `eddy` binary; see `eddy --help`.
+
+fn main() -> std::process::ExitCode {
+    eddy_host::cli::main()
+}

@@ -1,0 +1,147 @@
+//! The mio event loop of one worker: wait for readiness, read, accept, fire timers, and deliver
+//! everything to the guest in one call per wakeup.
+//!
+//! This is the only module that touches mio.
+
+mod listen;
+mod net;
+mod timers;
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use mio::{Events, Poll};
+
+pub use listen::{bind, resolve};
+pub use net::{ACCEPT_BACKOFF, ACCEPT_BATCH, Crossings, Net, READ_CHUNK};
+
+use crate::policy::ConnectPolicy;
+use crate::runtime::{Guest, Program};
+
+/// Guest calls per wakeup at most, so a busy connection cannot starve timers and accepts.
+pub const MAX_ROUNDS_PER_WAKEUP: usize = 64;
+
+/// The longest pause between re-instantiations of a server guest that keeps trapping.
+pub const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How a worker ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `eddy serve`: runs until the process stops; a trapping guest is replaced.
+    Serve,
+    /// `eddy run`: ends when the guest calls `stop` (or can never be called again).
+    Run,
+}
+
+/// Everything one worker needs.
+pub struct WorkerConfig {
+    /// The guest program.
+    pub program: Program,
+    /// Arguments for the guest's `start`.
+    pub args: Vec<String>,
+    /// Options for the guest's `start`.
+    pub options: Vec<(String, String)>,
+    /// Linear-memory cap of the guest, in bytes.
+    pub max_memory: usize,
+    /// This worker's listening sockets.
+    pub listeners: Vec<std::net::TcpListener>,
+    /// The outbound connection policy.
+    pub policy: ConnectPolicy,
+    /// Serve or run.
+    pub mode: Mode,
+    /// The worker's index, for log lines.
+    pub index: usize,
+}
+
+/// Runs one worker until the guest stops it (run mode) or forever (serve mode).
+///
+/// Returns the guest's exit code and the boundary crossings counted.
+///
+/// # Errors
+/// The guest failed to start, trapped in run mode, or waits for nothing in run mode.
+pub fn run_worker(config: WorkerConfig) -> anyhow::Result<(u8, Crossings)> {
+    let mut poll = Poll::new()?;
+    let mut net = Net::new(poll.registry().try_clone()?, config.policy.clone(), config.index);
+    for listener in config.listeners.iter().map(std::net::TcpListener::try_clone) {
+        net.add_listener(listener?)?;
+    }
+    let mut guest = start_guest(&config, net)?;
+    let mut events = Events::with_capacity(1024);
+    let mut restarts = 0u32;
+    loop {
+        if let Err(trap) = deliver(&mut guest) {
+            if config.mode == Mode::Run {
+                return Err(trap);
+            }
+            restarts += 1;
+            guest = restart(&config, guest, &trap, restarts)?;
+            continue;
+        }
+        restarts = restarts.saturating_sub(1);
+        if let Some(code) = guest.net().stopped() {
+            return Ok((code, guest.net().crossings()));
+        }
+        if config.mode == Mode::Run && !guest.net().has_sources() {
+            bail!("the guest is waiting for nothing (no connection, timer or listener) and never called stop");
+        }
+        wait(&mut poll, &mut events, guest.net())?;
+        let net = guest.net();
+        for event in &events {
+            let readable = event.is_readable() || event.is_read_closed() || event.is_write_closed();
+            net.on_ready(event.token(), readable, event.is_writable(), event.is_error());
+        }
+        net.accept_ready(Instant::now());
+        net.fire_timers();
+        net.read_ready();
+    }
+}
+
+fn start_guest(config: &WorkerConfig, net: Net) -> anyhow::Result<Guest> {
+    let mut guest = config.program.instantiate(net, config.max_memory)?;
+    guest.start(&config.args, &config.options)?;
+    Ok(guest)
+}
+
+/// Replaces a trapped guest: its connections are lost, the listeners and the worker stay.
+fn restart(config: &WorkerConfig, guest: Guest, trap: &anyhow::Error, restarts: u32) -> anyhow::Result<Guest> {
+    let mut net = guest.into_net();
+    let lost = net.connection_count();
+    net.reset_guest_state();
+    let backoff = Duration::from_millis(50u64 << restarts.min(8)).min(MAX_RESTART_BACKOFF);
+    let backoff = if restarts <= 1 { Duration::ZERO } else { backoff };
+    tracing::error!(worker = config.index, "{trap}; closed {lost} connections, restarting the guest in {backoff:?}");
+    std::thread::sleep(backoff);
+    start_guest(config, net)
+}
+
+/// Hands pending events to the guest, round after round, until nothing is pending.
+fn deliver(guest: &mut Guest) -> anyhow::Result<()> {
+    for _ in 0..MAX_ROUNDS_PER_WAKEUP {
+        if !guest.net().has_pending() {
+            return Ok(());
+        }
+        let events = guest.net().take_pending();
+        let now = guest.net().now();
+        guest.handle_events(now, &events)?;
+        // The guest may have turned reading on for sockets that already have bytes.
+        guest.net().read_ready();
+    }
+    Ok(())
+}
+
+fn wait(poll: &mut Poll, events: &mut Events, net: &mut Net) -> io::Result<()> {
+    let now = Instant::now();
+    let timeout = if net.has_reads() || net.has_pending() || net.has_accepts(now) {
+        Some(Duration::ZERO)
+    } else {
+        net.next_wakeup().map(|at| at.saturating_duration_since(now))
+    };
+    match poll.poll(events, timeout) {
+        Err(error) if error.kind() == io::ErrorKind::Interrupted => {
+            events.clear();
+            Ok(())
+        }
+        other => other,
+    }
+}

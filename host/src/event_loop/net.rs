@@ -1,0 +1,521 @@
+//! The sockets one worker owns: listeners, connections (by never-reused id), pending events
+//! for the guest, timers and the outbound policy.
+//!
+//! The guest's imports land here (`send`, `set_read_interest`, `close`, `connect`, timers);
+//! the loop in `mod.rs` feeds readiness in and takes the pending events out.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest, Registry, Token};
+
+use super::timers::Timers;
+use crate::policy::ConnectPolicy;
+use crate::runtime::{Accepted, ErrorCode, Event, Failure, Received, SocketError};
+
+/// Bytes read from one connection per round; one `received` event carries at most this.
+pub const READ_CHUNK: usize = 64 * 1024;
+
+/// Connections accepted from one listener per wakeup, so a flood cannot starve the others.
+pub const ACCEPT_BATCH: usize = 128;
+
+/// How long a listener rests after `EMFILE`/`ENFILE` before accepting again (no busy loop).
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Listener tokens count down from here; connection tokens are slab indices from 0.
+const LISTENER_TOKEN_BASE: usize = usize::MAX - 1024;
+
+/// Where a connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// An outbound connect is in flight; the first writable event settles it.
+    Connecting,
+    /// Established.
+    Open,
+}
+
+/// One connection slot.
+struct Conn {
+    id: u64,
+    socket: TcpStream,
+    phase: Phase,
+    /// The guest wants bytes.
+    read_interest: bool,
+    /// The socket may have bytes (edge seen, not yet drained).
+    readable: bool,
+    /// The last send was short: report `writable` on the next writable edge.
+    write_blocked: bool,
+    /// End of stream was delivered; nothing more to read.
+    finished_reading: bool,
+}
+
+/// A slab slot: the connection, or free with the generation the next occupant gets.
+enum Slot {
+    Used(Conn),
+    Free { generation: u32 },
+}
+
+/// A listening socket.
+struct Listener {
+    socket: TcpListener,
+    local: SocketAddr,
+    /// Pending connections may be waiting (edge seen, not yet drained).
+    ready: bool,
+    /// After `EMFILE`, accepting resumes at this time.
+    paused_until: Option<Instant>,
+}
+
+/// Counters for `docs/architecture.md`: how often the boundary is crossed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Crossings {
+    /// Calls into the guest (`handle-events`).
+    pub guest_calls: u64,
+    /// Calls from the guest into the host's socket and timer imports.
+    pub import_calls: u64,
+}
+
+/// The sockets and timers of one worker.
+pub struct Net {
+    registry: Registry,
+    slots: Vec<Slot>,
+    free: Vec<usize>,
+    listeners: Vec<Listener>,
+    pending: Vec<Event>,
+    /// Slab indices that may have bytes for the guest.
+    to_read: Vec<usize>,
+    timers: Timers,
+    policy: ConnectPolicy,
+    epoch: Instant,
+    stopped: Option<u8>,
+    crossings: Crossings,
+    worker: usize,
+    last_emfile_log: Option<Instant>,
+}
+
+fn socket_error(error: &io::Error) -> SocketError {
+    let code = match error.kind() {
+        io::ErrorKind::ConnectionRefused => ErrorCode::ConnectionRefused,
+        io::ErrorKind::ConnectionReset => ErrorCode::ConnectionReset,
+        io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe => ErrorCode::ConnectionAborted,
+        io::ErrorKind::TimedOut => ErrorCode::TimedOut,
+        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => ErrorCode::Unreachable,
+        _ if is_fd_exhaustion(error) => ErrorCode::ResourceExhausted,
+        _ => ErrorCode::Other,
+    };
+    SocketError { code, message: error.to_string() }
+}
+
+fn unknown(conn: u64) -> SocketError {
+    SocketError { code: ErrorCode::UnknownConnection, message: format!("connection {conn} is closed or unknown") }
+}
+
+/// `EMFILE` (process) or `ENFILE` (system): out of file descriptors.
+fn is_fd_exhaustion(error: &io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(24 | 23))
+}
+
+fn display_addr(addr: io::Result<SocketAddr>) -> String {
+    addr.map_or_else(|_| "unknown".to_string(), |addr| addr.to_string())
+}
+
+impl Net {
+    /// Creates the worker's socket table around `registry` (a clone of its `Poll`'s).
+    pub fn new(registry: Registry, policy: ConnectPolicy, worker: usize) -> Self {
+        Self {
+            registry,
+            slots: Vec::new(),
+            free: Vec::new(),
+            listeners: Vec::new(),
+            pending: Vec::new(),
+            to_read: Vec::new(),
+            timers: Timers::default(),
+            policy,
+            epoch: Instant::now(),
+            stopped: None,
+            crossings: Crossings::default(),
+            worker,
+            last_emfile_log: None,
+        }
+    }
+
+    /// Adds a listener (already bound, non-blocking) and starts watching it.
+    ///
+    /// # Errors
+    /// Registering with the poller failed.
+    pub fn add_listener(&mut self, listener: std::net::TcpListener) -> io::Result<()> {
+        listener.set_nonblocking(true)?;
+        let local = listener.local_addr()?;
+        let mut socket = TcpListener::from_std(listener);
+        let token = Token(LISTENER_TOKEN_BASE + self.listeners.len());
+        self.registry.register(&mut socket, token, Interest::READABLE)?;
+        self.listeners.push(Listener { socket, local, ready: true, paused_until: None });
+        Ok(())
+    }
+
+    /// The worker's index, for log lines.
+    pub fn worker(&self) -> usize {
+        self.worker
+    }
+
+    /// Monotonic nanoseconds since this worker started.
+    pub fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The boundary crossings so far.
+    pub fn crossings(&self) -> Crossings {
+        self.crossings
+    }
+
+    pub(crate) fn count_guest_call(&mut self) {
+        self.crossings.guest_calls += 1;
+    }
+
+    pub(crate) fn count_import_call(&mut self) {
+        self.crossings.import_calls += 1;
+    }
+
+    /// The exit code the guest asked for with `stop`, if it did.
+    pub fn stopped(&self) -> Option<u8> {
+        self.stopped
+    }
+
+    pub(crate) fn stop(&mut self, code: u8) {
+        self.stopped = Some(code);
+    }
+
+    /// Whether the guest can still receive anything: a listener, a connection or a timer.
+    pub fn has_sources(&self) -> bool {
+        !self.listeners.is_empty() || self.slots.iter().any(|slot| matches!(slot, Slot::Used(_))) || !self.timers.is_empty()
+    }
+
+    /// How many connections are open.
+    pub fn connection_count(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
+    fn conn_mut(&mut self, id: u64) -> Option<&mut Conn> {
+        match self.slots.get_mut(slot_of(id)) {
+            Some(Slot::Used(conn)) if conn.id == id => Some(conn),
+            _ => None,
+        }
+    }
+
+    fn insert(&mut self, mut socket: TcpStream, phase: Phase) -> io::Result<u64> {
+        let index = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(Slot::Free { generation: 0 });
+            self.slots.len() - 1
+        });
+        let Slot::Free { generation } = self.slots[index] else {
+            unreachable!("free list holds free slots only");
+        };
+        if let Err(error) = self.registry.register(&mut socket, Token(index), Interest::READABLE | Interest::WRITABLE) {
+            self.free.push(index);
+            return Err(error);
+        }
+        let id = (u64::from(generation) << 32) | index as u64;
+        let conn = Conn {
+            id,
+            socket,
+            phase,
+            read_interest: false,
+            readable: false,
+            write_blocked: false,
+            finished_reading: false,
+        };
+        self.slots[index] = Slot::Used(conn);
+        Ok(id)
+    }
+
+    fn remove(&mut self, index: usize) {
+        let Some(Slot::Used(conn)) = self.slots.get(index) else { return };
+        let next = Slot::Free { generation: ((conn.id >> 32) as u32).wrapping_add(1) };
+        if let Slot::Used(mut conn) = std::mem::replace(&mut self.slots[index], next) {
+            // Deregistering can only fail for a socket the poller never saw; dropping closes it.
+            let _ = self.registry.deregister(&mut conn.socket);
+        }
+        self.free.push(index);
+    }
+
+    /// The guest's `send` import: writes what the socket takes now.
+    pub fn send(&mut self, id: u64, bytes: &[u8]) -> Result<u32, SocketError> {
+        let conn = self.conn_mut(id).ok_or_else(|| unknown(id))?;
+        if conn.phase != Phase::Open {
+            return Ok(0);
+        }
+        let mut written = 0;
+        while written < bytes.len() {
+            match conn.socket.write(&bytes[written..]) {
+                Ok(0) => break,
+                Ok(n) => written += n,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(socket_error(&error)),
+            }
+        }
+        if written < bytes.len() {
+            conn.write_blocked = true;
+        }
+        Ok(u32::try_from(written).unwrap_or(u32::MAX))
+    }
+
+    /// The guest's `set-read-interest` import.
+    pub fn set_read_interest(&mut self, id: u64, on: bool) {
+        let index = slot_of(id);
+        let Some(conn) = self.conn_mut(id) else { return };
+        conn.read_interest = on;
+        if on && conn.readable {
+            self.to_read.push(index);
+        }
+    }
+
+    /// The guest's `set-nodelay` import.
+    pub fn set_nodelay(&mut self, id: u64, on: bool) -> Result<(), SocketError> {
+        let conn = self.conn_mut(id).ok_or_else(|| unknown(id))?;
+        conn.socket.set_nodelay(on).map_err(|e| socket_error(&e))
+    }
+
+    /// The guest's `close` import.
+    pub fn close(&mut self, id: u64) {
+        if self.conn_mut(id).is_some() {
+            self.remove(slot_of(id));
+        }
+    }
+
+    /// The guest's `connect` import: checks the policy, then starts a non-blocking connect.
+    pub fn connect(&mut self, address: &str) -> Result<u64, SocketError> {
+        let invalid = |message: String| SocketError { code: ErrorCode::InvalidAddress, message };
+        let resolved = address
+            .to_socket_addrs()
+            .map_err(|e| invalid(format!("cannot resolve {address}: {e}")))?
+            .next()
+            .ok_or_else(|| invalid(format!("{address} resolves to no address")))?;
+        if !self.policy.allows(address, &resolved) {
+            tracing::warn!(worker = self.worker, "denied outbound connection to {address}: not allowed by --allow-connect");
+            return Err(SocketError {
+                code: ErrorCode::NotPermitted,
+                message: format!("connecting to {address} is not allowed; start eddy with --allow-connect {address}"),
+            });
+        }
+        let socket = TcpStream::connect(resolved).map_err(|e| socket_error(&e))?;
+        self.insert(socket, Phase::Connecting).map_err(|e| socket_error(&e))
+    }
+
+    /// The guest's `set-timer` import.
+    pub fn set_timer(&mut self, deadline: u64) -> u64 {
+        self.timers.arm(deadline)
+    }
+
+    /// The guest's `cancel-timer` import.
+    pub fn cancel_timer(&mut self, id: u64) {
+        self.timers.cancel(id);
+    }
+
+    /// Takes the events gathered for the guest.
+    pub fn take_pending(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.pending)
+    }
+
+    /// Whether events wait for the guest.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Handles one readiness event from the poller.
+    pub fn on_ready(&mut self, token: Token, readable: bool, writable: bool, error: bool) {
+        if token.0 >= LISTENER_TOKEN_BASE {
+            if let Some(listener) = self.listeners.get_mut(token.0 - LISTENER_TOKEN_BASE) {
+                listener.ready = true;
+            }
+            return;
+        }
+        let index = token.0;
+        let Some(Slot::Used(conn)) = self.slots.get_mut(index) else { return };
+        if conn.phase == Phase::Connecting {
+            if writable || error {
+                self.settle_connect(index);
+            }
+            return;
+        }
+        if error {
+            let failure = conn.socket.take_error().ok().flatten().unwrap_or_else(|| io::Error::from(io::ErrorKind::ConnectionReset));
+            self.fail(index, &failure);
+            return;
+        }
+        if readable {
+            conn.readable = true;
+            if conn.read_interest {
+                self.to_read.push(index);
+            }
+        }
+        if writable && conn.write_blocked {
+            conn.write_blocked = false;
+            self.pending.push(Event::Writable(conn.id));
+        }
+    }
+
+    fn settle_connect(&mut self, index: usize) {
+        let Some(Slot::Used(conn)) = self.slots.get_mut(index) else { return };
+        match conn.socket.take_error() {
+            Ok(Some(error)) | Err(error) => return self.fail(index, &error),
+            Ok(None) => {}
+        }
+        match conn.socket.peer_addr() {
+            Ok(_) => {
+                conn.phase = Phase::Open;
+                conn.readable = true;
+                self.pending.push(Event::Connected(conn.id));
+            }
+            // Not connected yet: a spurious wakeup; the next edge settles it.
+            Err(error) if error.kind() == io::ErrorKind::NotConnected => {}
+            Err(error) => self.fail(index, &error),
+        }
+    }
+
+    fn fail(&mut self, index: usize, error: &io::Error) {
+        let Some(Slot::Used(conn)) = self.slots.get(index) else { return };
+        let conn_id = conn.id;
+        self.pending.push(Event::Failed(Failure { conn: conn_id, error: socket_error(error) }));
+        self.remove(index);
+    }
+
+    /// Reads one chunk from every connection that is readable and wanted.
+    pub fn read_ready(&mut self) {
+        let mut queue = std::mem::take(&mut self.to_read);
+        queue.sort_unstable();
+        queue.dedup();
+        for index in queue {
+            self.read_one(index);
+        }
+    }
+
+    fn read_one(&mut self, index: usize) {
+        let Some(Slot::Used(conn)) = self.slots.get_mut(index) else { return };
+        if !conn.read_interest || !conn.readable || conn.finished_reading || conn.phase != Phase::Open {
+            return;
+        }
+        let mut buf = vec![0u8; READ_CHUNK];
+        loop {
+            match conn.socket.read(&mut buf) {
+                Ok(0) => {
+                    conn.readable = false;
+                    conn.finished_reading = true;
+                    self.pending.push(Event::EndOfStream(conn.id));
+                }
+                Ok(n) => {
+                    // A short read means the socket is drained; a full one may have more, so
+                    // it is read again next round (after the guest had its say).
+                    if n < READ_CHUNK {
+                        conn.readable = false;
+                    } else {
+                        self.to_read.push(index);
+                    }
+                    buf.truncate(n);
+                    self.pending.push(Event::Received(Received { conn: conn.id, bytes: buf }));
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => conn.readable = false,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => self.fail(index, &error),
+            }
+            return;
+        }
+    }
+
+    /// Whether a round of reads is owed (connections left readable after a full chunk).
+    pub fn has_reads(&self) -> bool {
+        !self.to_read.is_empty()
+    }
+
+    /// Accepts pending connections on every ready listener, a bounded batch each.
+    pub fn accept_ready(&mut self, now: Instant) {
+        for index in 0..self.listeners.len() {
+            let listener = &mut self.listeners[index];
+            if listener.paused_until.is_some_and(|until| now < until) {
+                continue;
+            }
+            listener.paused_until = None;
+            if listener.ready {
+                self.accept_batch(index, now);
+            }
+        }
+    }
+
+    fn accept_batch(&mut self, index: usize, now: Instant) {
+        for _ in 0..ACCEPT_BATCH {
+            match self.listeners[index].socket.accept() {
+                Ok((socket, peer)) => self.admit(index, socket, peer),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    self.listeners[index].ready = false;
+                    return;
+                }
+                Err(error) if is_fd_exhaustion(&error) => {
+                    self.listeners[index].paused_until = Some(now + ACCEPT_BACKOFF);
+                    if self.last_emfile_log.is_none_or(|at| now.duration_since(at) > Duration::from_secs(5)) {
+                        self.last_emfile_log = Some(now);
+                        tracing::error!(worker = self.worker, "accept failed: {error}; pausing accepts for {ACCEPT_BACKOFF:?}");
+                    }
+                    return;
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                // ECONNABORTED and friends concern one connection only.
+                Err(error) => tracing::debug!(worker = self.worker, "accept: {error}"),
+            }
+        }
+    }
+
+    fn admit(&mut self, listener: usize, socket: TcpStream, peer: SocketAddr) {
+        // Small request/response writes must not wait for delayed ACKs.
+        let _ = socket.set_nodelay(true);
+        let local = display_addr(socket.local_addr());
+        match self.insert(socket, Phase::Open) {
+            Ok(conn) => self.pending.push(Event::Accepted(Accepted {
+                conn,
+                listener: u32::try_from(listener).unwrap_or(u32::MAX),
+                peer: peer.to_string(),
+                local,
+            })),
+            Err(error) => tracing::warn!(worker = self.worker, "cannot watch connection from {peer}: {error}"),
+        }
+    }
+
+    /// Whether a listener has connections left over from a capped batch.
+    pub fn has_accepts(&self, now: Instant) -> bool {
+        self.listeners.iter().any(|l| l.ready && l.paused_until.is_none_or(|until| now >= until))
+    }
+
+    /// When the poller must wake up at the latest: the next timer or the end of an accept pause.
+    pub fn next_wakeup(&mut self) -> Option<Instant> {
+        let timer = self.timers.next_deadline().map(|deadline| self.epoch + Duration::from_nanos(deadline));
+        let pause = self.listeners.iter().filter_map(|l| l.paused_until).min();
+        timer.into_iter().chain(pause).min()
+    }
+
+    /// Queues `timer` events for every due timer.
+    pub fn fire_timers(&mut self) {
+        let now = self.now();
+        for id in self.timers.expired(now) {
+            self.pending.push(Event::Timer(id));
+        }
+    }
+
+    /// Closes every connection and disarms every timer (the guest that knew them is gone).
+    pub fn reset_guest_state(&mut self) {
+        for index in 0..self.slots.len() {
+            self.remove(index);
+        }
+        self.pending.clear();
+        self.to_read.clear();
+        self.timers.clear();
+    }
+
+    /// The local addresses of the listeners.
+    pub fn listener_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners.iter().map(|l| l.local).collect()
+    }
+}
+
+fn slot_of(id: u64) -> usize {
+    (id & 0xffff_ffff) as usize
+}

@@ -1,0 +1,266 @@
+//! The wasmtime side of the host: one shared `Engine`, components compiled once and
+//! instantiated per worker through `InstancePre`, and the WIT imports implemented on top of
+//! the event loop's [`Net`].
+//!
+//! This is the only module that touches wasmtime; it knows nothing of sockets.
+
+use std::path::Path;
+
+use anyhow::{Context as _, anyhow, bail};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+
+use crate::event_loop::Net;
+
+/// The bindings wasmtime generates from `wit/`; their documentation is the WIT's.
+#[allow(missing_docs)]
+mod wit {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "eddy:io/io-guest",
+    });
+}
+
+use wit::eddy;
+use wit::{IoGuest, IoGuestPre};
+pub use wit::eddy::io::types::{Accepted, ErrorCode, Event, Failure, Received, SocketError};
+
+/// The interface every eddy guest exports, with its version.
+pub const GUEST_INTERFACE: &str = "eddy:io/guest@0.1.0";
+
+/// Default cap on one guest's linear memory (`--max-memory`).
+pub const DEFAULT_MAX_MEMORY: usize = 256 * 1024 * 1024;
+
+/// Builds the one `Engine` a process uses.
+///
+/// # Errors
+/// wasmtime rejects the configuration (a host bug).
+pub fn engine() -> anyhow::Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    // Synchronous calls only: with concurrency support on, every call pays for task bookkeeping.
+    config.concurrency_support(false);
+    Engine::new(&config).map_err(|e| anyhow!("{e}"))
+}
+
+/// A guest component compiled and checked against eddy's world, ready to instantiate.
+#[derive(Clone)]
+pub struct Program {
+    pre: IoGuestPre<HostState>,
+}
+
+impl Program {
+    /// Loads a component from a file: a `.wasm` component or one precompiled by `eddy compile`.
+    ///
+    /// # Errors
+    /// The file is missing, is not a component, imports something other than eddy's
+    /// interfaces, or does not export `eddy:io/guest`.
+    pub fn load(engine: &Engine, path: &Path) -> anyhow::Result<Self> {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read component {}", path.display()))?;
+        Self::from_bytes(engine, &bytes, &path.display().to_string())
+    }
+
+    /// Loads a component from bytes; `name` appears in error messages.
+    ///
+    /// # Errors
+    /// As [`Program::load`].
+    pub fn from_bytes(engine: &Engine, bytes: &[u8], name: &str) -> anyhow::Result<Self> {
+        let component = compile(engine, bytes, name)?;
+        let mut linker = Linker::<HostState>::new(engine);
+        IoGuest::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
+            .map_err(|e| anyhow!("{e}"))?;
+        let instance_pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| anyhow!("{name} needs something eddy does not offer: {e}"))?;
+        check_exports(&component, name)?;
+        let pre = IoGuestPre::new(instance_pre).map_err(|e| anyhow!("{name} does not export eddy's world: {e}"))?;
+        Ok(Self { pre })
+    }
+
+    /// Instantiates the program in a fresh `Store` whose host side is `net`.
+    ///
+    /// # Errors
+    /// Instantiation traps (for example the guest's start function fails).
+    pub fn instantiate(&self, net: Net, max_memory: usize) -> anyhow::Result<Guest> {
+        let limits = StoreLimitsBuilder::new().memory_size(max_memory).instances(4).build();
+        let mut store = Store::new(self.pre.engine(), HostState { net, limits });
+        store.limiter(|state| &mut state.limits);
+        let bindings = self.pre.instantiate(&mut store).map_err(|e| anyhow!("instantiating the guest failed: {e}"))?;
+        Ok(Guest { store, bindings })
+    }
+}
+
+fn compile(engine: &Engine, bytes: &[u8], name: &str) -> anyhow::Result<Component> {
+    if Engine::detect_precompiled(bytes).is_some() {
+        // SAFETY: precompiled files are only produced by `eddy compile` on this machine and are
+        // trusted like the binary itself; wasmtime checks they match this engine's settings.
+        return unsafe { Component::deserialize(engine, bytes) }
+            .map_err(|e| anyhow!("{name} is a precompiled component this eddy cannot load: {e}"));
+    }
+    if !bytes.starts_with(b"\0asm") {
+        bail!("{name} is not a WebAssembly component (no \\0asm header)");
+    }
+    // Bytes 4..8 are the version and layer: 1.0 for a core module, 0x0d.1 for a component.
+    if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
+        bail!("{name} is a core WebAssembly module, not a component");
+    }
+    Component::new(engine, bytes).map_err(|e| anyhow!("{name} is not a valid WebAssembly component: {e}"))
+}
+
+/// Names what is missing when a component does not export eddy's `guest` interface.
+fn check_exports(component: &Component, name: &str) -> anyhow::Result<()> {
+    let Some((_, interface)) = component.get_export(None, GUEST_INTERFACE) else {
+        bail!("{name} does not export eddy's world: the export `{GUEST_INTERFACE}` is missing");
+    };
+    let missing: Vec<&str> = ["start", "handle-events"]
+        .into_iter()
+        .filter(|func| component.get_export_index(Some(&interface), func).is_none())
+        .collect();
+    if !missing.is_empty() {
+        bail!("{name} does not export eddy's world: `{GUEST_INTERFACE}` lacks {}", missing.join(", "));
+    }
+    Ok(())
+}
+
+/// Precompiles a component for this engine (`eddy compile`).
+///
+/// # Errors
+/// The bytes are not a valid component.
+pub fn precompile(engine: &Engine, bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
+    engine.precompile_component(bytes).map_err(|e| anyhow!("{e}"))
+}
+
+/// The names of everything a component imports, as `interface` strings.
+///
+/// # Errors
+/// The bytes are not a valid component.
+pub fn component_imports(engine: &Engine, bytes: &[u8]) -> anyhow::Result<Vec<String>> {
+    let component = Component::new(engine, bytes).map_err(|e| anyhow!("{e}"))?;
+    Ok(component.component_type().imports(engine).map(|(name, _)| name.to_string()).collect())
+}
+
+/// What a guest's `Store` holds: the sockets it may use and its resource limits.
+pub struct HostState {
+    net: Net,
+    limits: StoreLimits,
+}
+
+/// One instantiated guest, ready for events.
+pub struct Guest {
+    store: Store<HostState>,
+    bindings: IoGuest,
+}
+
+impl Guest {
+    /// Calls the guest's `start` export.
+    ///
+    /// # Errors
+    /// The guest trapped, or returned an error (its message is kept).
+    pub fn start(&mut self, args: &[String], options: &[(String, String)]) -> anyhow::Result<()> {
+        self.bindings
+            .eddy_io_guest()
+            .call_start(&mut self.store, args, options)
+            .map_err(|e| anyhow!("the guest trapped while starting: {e}"))?
+            .map_err(|message| anyhow!("the guest failed to start: {message}"))
+    }
+
+    /// Delivers a batch of events: one call into the guest.
+    ///
+    /// # Errors
+    /// The guest trapped; its `Store` is unusable afterwards.
+    pub fn handle_events(&mut self, now: u64, events: &[Event]) -> anyhow::Result<()> {
+        self.store.data_mut().net.count_guest_call();
+        self.bindings
+            .eddy_io_guest()
+            .call_handle_events(&mut self.store, now, events)
+            .map_err(|e| anyhow!("the guest trapped: {e:?}"))
+    }
+
+    /// The sockets and timers of this guest.
+    pub fn net(&mut self) -> &mut Net {
+        &mut self.store.data_mut().net
+    }
+
+    /// Takes the sockets back out of a guest that is being replaced.
+    pub fn into_net(self) -> Net {
+        self.store.into_data().net
+    }
+}
+
+impl eddy::io::types::Host for HostState {}
+
+impl eddy::io::net::Host for HostState {
+    fn send(&mut self, conn: u64, bytes: Vec<u8>) -> Result<u32, SocketError> {
+        self.net.count_import_call();
+        self.net.send(conn, &bytes)
+    }
+
+    fn set_read_interest(&mut self, conn: u64, on: bool) {
+        self.net.count_import_call();
+        self.net.set_read_interest(conn, on);
+    }
+
+    fn set_nodelay(&mut self, conn: u64, on: bool) -> Result<(), SocketError> {
+        self.net.set_nodelay(conn, on)
+    }
+
+    fn close(&mut self, conn: u64) {
+        self.net.count_import_call();
+        self.net.close(conn);
+    }
+
+    fn connect(&mut self, address: String) -> Result<u64, SocketError> {
+        self.net.connect(&address)
+    }
+}
+
+impl eddy::io::timers::Host for HostState {
+    fn set_timer(&mut self, deadline: u64) -> u64 {
+        self.net.count_import_call();
+        self.net.set_timer(deadline)
+    }
+
+    fn cancel_timer(&mut self, timer: u64) {
+        self.net.count_import_call();
+        self.net.cancel_timer(timer);
+    }
+}
+
+impl eddy::io::clock::Host for HostState {
+    fn now(&mut self) -> u64 {
+        self.net.now()
+    }
+
+    fn wall_time(&mut self) -> (u64, u32) {
+        let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        (since_epoch.as_secs(), since_epoch.subsec_nanos())
+    }
+}
+
+impl eddy::io::log::Host for HostState {
+    fn log(&mut self, level: eddy::io::log::Level, message: String) {
+        use eddy::io::log::Level;
+        let worker = self.net.worker();
+        match level {
+            Level::Trace => tracing::trace!(worker, "guest: {message}"),
+            Level::Debug => tracing::debug!(worker, "guest: {message}"),
+            Level::Info => tracing::info!(worker, "guest: {message}"),
+            Level::Warn => tracing::warn!(worker, "guest: {message}"),
+            Level::Error => tracing::error!(worker, "guest: {message}"),
+        }
+    }
+}
+
+impl eddy::io::process::Host for HostState {
+    fn write_stdout(&mut self, bytes: Vec<u8>) {
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        if let Err(error) = stdout.write_all(&bytes).and_then(|()| stdout.flush()) {
+            tracing::warn!("writing the guest's output failed: {error}");
+        }
+    }
+
+    fn stop(&mut self, code: u8) {
+        self.net.stop(code);
+    }
+}
