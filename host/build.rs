@@ -12,7 +12,7 @@ use std::process::Command;
 use wit_component::ComponentEncoder;
 
 /// The guest crates to build: (package, component file name).
-const GUESTS: &[(&str, &str)] = &[("echo", "echo"), ("http-client", "http-client")];
+const GUESTS: &[(&str, &str)] = &[("echo", "echo"), ("http-client", "http-client"), ("probe", "probe")];
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 

@@ -24,6 +24,9 @@ pub const ACCEPT_BATCH: usize = 128;
 /// How long a listener rests after `EMFILE`/`ENFILE` before accepting again (no busy loop).
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// Chunks still delivered from a connection whose socket reported an error.
+const MAX_CHUNKS_BEFORE_FAILURE: usize = 4;
+
 /// Listener tokens count down from here; connection tokens are slab indices from 0.
 const LISTENER_TOKEN_BASE: usize = usize::MAX - 1024;
 
@@ -341,6 +344,13 @@ impl Net {
         }
         if error {
             let failure = conn.socket.take_error().ok().flatten().unwrap_or_else(|| io::Error::from(io::ErrorKind::ConnectionReset));
+            // Bytes that arrived before a reset are still readable: deliver them first.
+            conn.readable = true;
+            for _ in 0..MAX_CHUNKS_BEFORE_FAILURE {
+                if !self.read_one(index) {
+                    break;
+                }
+            }
             self.fail(index, &failure);
             return;
         }
@@ -391,18 +401,20 @@ impl Net {
         }
     }
 
-    fn read_one(&mut self, index: usize) {
-        let Some(Slot::Used(conn)) = self.slots.get_mut(index) else { return };
+    /// Reads one chunk for the guest; returns whether it got bytes (more may follow).
+    fn read_one(&mut self, index: usize) -> bool {
+        let Some(Slot::Used(conn)) = self.slots.get_mut(index) else { return false };
         if !conn.read_interest || !conn.readable || conn.finished_reading || conn.phase != Phase::Open {
-            return;
+            return false;
         }
         let mut buf = vec![0u8; READ_CHUNK];
         loop {
-            match conn.socket.read(&mut buf) {
+            return match conn.socket.read(&mut buf) {
                 Ok(0) => {
                     conn.readable = false;
                     conn.finished_reading = true;
                     self.pending.push(Event::EndOfStream(conn.id));
+                    false
                 }
                 Ok(n) => {
                     // A short read means the socket is drained; a full one may have more, so
@@ -414,12 +426,18 @@ impl Net {
                     }
                     buf.truncate(n);
                     self.pending.push(Event::Received(Received { conn: conn.id, bytes: buf }));
+                    true
                 }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => conn.readable = false,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    conn.readable = false;
+                    false
+                }
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(error) => self.fail(index, &error),
-            }
-            return;
+                Err(error) => {
+                    self.fail(index, &error);
+                    false
+                }
+            };
         }
     }
 

@@ -1,0 +1,182 @@
+//! Helpers for the integration tests: start the real `eddy` binary, find its port, read its
+//! output, measure its memory.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The path of a guest component the build produced.
+pub fn guest(name: &str) -> PathBuf {
+    eddy_host::guests::path(name)
+}
+
+/// A running `eddy` process, killed on drop.
+pub struct Eddy {
+    child: Child,
+    /// The first listen address (the real port when started with port 0).
+    pub addr: SocketAddr,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+fn collect(stream: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            let mut text = into.lock().expect("lock");
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+}
+
+impl Eddy {
+    /// Starts `eddy serve ARGS...` and waits until it listens.
+    #[track_caller]
+    pub fn serve(args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_eddy"))
+            .arg("serve")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start eddy");
+        let (stdout, stderr) = (Arc::new(Mutex::new(String::new())), Arc::new(Mutex::new(String::new())));
+        collect(child.stdout.take().expect("piped"), stdout.clone());
+        collect(child.stderr.take().expect("piped"), stderr.clone());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let found = listening_addr(&stderr.lock().expect("lock"));
+            if let Some(addr) = found {
+                return Self { child, addr, stdout, stderr };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("eddy exited with {status}: {}", stderr.lock().expect("lock"));
+            }
+            assert!(Instant::now() < deadline, "eddy did not start listening: {}", stderr.lock().expect("lock"));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Connects to the server.
+    #[track_caller]
+    pub fn connect(&self) -> TcpStream {
+        let stream = TcpStream::connect(self.addr).expect("connect to eddy");
+        stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+        stream
+    }
+
+    /// Everything the server printed on stdout so far.
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().expect("lock").clone()
+    }
+
+    /// Everything the server logged on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().expect("lock").clone()
+    }
+
+    /// Waits until stdout contains `needle`.
+    #[track_caller]
+    pub fn wait_stdout(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = self.stdout();
+            if out.contains(needle) {
+                return out;
+            }
+            assert!(Instant::now() < deadline, "stdout never contained {needle:?}; it has:\n{out}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The server's resident set size in bytes.
+    pub fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("proc status");
+        let line = status.lines().find(|line| line.starts_with("VmRSS:")).expect("VmRSS line");
+        let kib: u64 = line.split_whitespace().nth(1).expect("value").parse().expect("number");
+        kib * 1024
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("wait").is_none()
+    }
+}
+
+impl Drop for Eddy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn listening_addr(log: &str) -> Option<SocketAddr> {
+    let line = log.lines().find(|line| line.contains("listening on "))?;
+    line.rsplit("listening on ").next()?.split_whitespace().next()?.parse().ok()
+}
+
+/// Runs `eddy ARGS...` to completion with a time limit; returns (exit code, stdout, stderr).
+#[track_caller]
+pub fn eddy(args: &[&str], limit: Duration) -> (Option<i32>, Vec<u8>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start eddy");
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let out = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stdout.read_to_end(&mut bytes);
+        bytes
+    });
+    let err = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("eddy {args:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    (status.code(), out.join().expect("stdout"), err.join().expect("stderr"))
+}
+
+/// Reads exactly `n` bytes.
+#[track_caller]
+pub fn read_exact(stream: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut buf = vec![0; n];
+    stream.read_exact(&mut buf).expect("read");
+    buf
+}
+
+/// Writes all of `bytes`.
+#[track_caller]
+pub fn write_all(stream: &mut TcpStream, bytes: &[u8]) {
+    stream.write_all(bytes).expect("write");
+}
+
+/// Whether the peer closed the connection (EOF or reset) within the read timeout.
+pub fn is_closed_by_peer(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(error) => return error.kind() == std::io::ErrorKind::ConnectionReset,
+        }
+    }
+}
