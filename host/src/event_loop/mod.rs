@@ -88,8 +88,8 @@ pub fn run_worker(config: WorkerConfig) -> anyhow::Result<(u8, Crossings)> {
         wait(&mut poll, &mut events, guest.net())?;
         let net = guest.net();
         for event in &events {
-            let readable = event.is_readable() || event.is_read_closed() || event.is_write_closed();
-            net.on_ready(event.token(), readable, event.is_writable(), event.is_error());
+            let hang_up = event.is_read_closed() || event.is_write_closed();
+            net.on_ready(event.token(), event.is_readable(), event.is_writable(), event.is_error(), hang_up);
         }
         net.accept_ready(Instant::now());
         net.fire_timers();

@@ -46,6 +46,8 @@ struct Conn {
     phase: Phase,
     /// The guest wants bytes.
     read_interest: bool,
+    /// The peer shut down its side: a short read no longer means "drained", the EOF is next.
+    peer_closed: bool,
     /// The socket may have bytes (edge seen, not yet drained).
     readable: bool,
     /// The last send was short: report `writable` on the next writable edge.
@@ -224,6 +226,7 @@ impl Net {
             socket,
             phase,
             read_interest: false,
+            peer_closed: false,
             readable: false,
             write_blocked: false,
             finished_reading: false,
@@ -327,7 +330,9 @@ impl Net {
     }
 
     /// Handles one readiness event from the poller.
-    pub fn on_ready(&mut self, token: Token, readable: bool, writable: bool, error: bool) {
+    ///
+    /// `hang_up` reports that the peer closed its side; the EOF is then read after the data.
+    pub fn on_ready(&mut self, token: Token, readable: bool, writable: bool, error: bool, hang_up: bool) {
         if token.0 >= LISTENER_TOKEN_BASE {
             if let Some(listener) = self.listeners.get_mut(token.0 - LISTENER_TOKEN_BASE) {
                 listener.ready = true;
@@ -354,7 +359,10 @@ impl Net {
             self.fail(index, &failure);
             return;
         }
-        if readable {
+        if hang_up {
+            conn.peer_closed = true;
+        }
+        if readable || hang_up {
             conn.readable = true;
             if conn.read_interest {
                 self.to_read.push(index);
@@ -419,7 +427,7 @@ impl Net {
                 Ok(n) => {
                     // A short read means the socket is drained; a full one may have more, so
                     // it is read again next round (after the guest had its say).
-                    if n < READ_CHUNK {
+                    if n < READ_CHUNK && !conn.peer_closed {
                         conn.readable = false;
                     } else {
                         self.to_read.push(index);
