@@ -12,19 +12,31 @@ use std::process::Command;
 use wit_component::ComponentEncoder;
 
 /// The guest crates to build: (package, component file name).
-const GUESTS: &[(&str, &str)] = &[("echo", "echo"), ("http-client", "http-client"), ("probe", "probe")];
+const GUESTS: &[(&str, &str)] = &[
+    ("echo", "echo"),
+    ("http-client", "http-client"),
+    ("probe", "probe"),
+];
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 fn main() {
-    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let root = manifest_dir.parent().expect("host/ lives in the workspace root").to_path_buf();
+    let manifest_dir =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = manifest_dir
+        .parent()
+        .expect("host/ lives in the workspace root")
+        .to_path_buf();
     for watched in ["wit", "guest", "examples", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     // OUT_DIR is <target>/<profile>/build/<pkg>-<hash>/out.
-    let target_dir = out_dir.ancestors().nth(4).expect("OUT_DIR has the usual depth").to_path_buf();
+    let target_dir = out_dir
+        .ancestors()
+        .nth(4)
+        .expect("OUT_DIR has the usual depth")
+        .to_path_buf();
     let guest_target = target_dir.join("wasm");
     let components = target_dir.join("guests");
     std::fs::create_dir_all(&components).expect("create target/guests");
@@ -32,7 +44,10 @@ fn main() {
     ensure_wasm_target();
     build_guests(&root, &guest_target);
     for (package, name) in GUESTS {
-        let module = guest_target.join(WASM_TARGET).join("guest").join(format!("{}.wasm", package.replace('-', "_")));
+        let module = guest_target
+            .join(WASM_TARGET)
+            .join("guest")
+            .join(format!("{}.wasm", package.replace('-', "_")));
         let component = componentize(&module);
         let path = components.join(format!("{name}.wasm"));
         write_if_changed(&path, &component);
@@ -43,14 +58,27 @@ fn main() {
 /// Makes sure the wasm target's standard library is installed, installing it if needed.
 fn ensure_wasm_target() {
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let output = Command::new(&rustc).args(["--print", "sysroot"]).output().expect("run rustc --print sysroot");
+    let output = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .expect("run rustc --print sysroot");
     let sysroot = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    if Path::new(&sysroot).join("lib/rustlib").join(WASM_TARGET).exists() {
+    if Path::new(&sysroot)
+        .join("lib/rustlib")
+        .join(WASM_TARGET)
+        .exists()
+    {
         return;
     }
     println!("cargo:warning=installing the {WASM_TARGET} target with rustup");
-    let installed = Command::new("rustup").args(["target", "add", WASM_TARGET]).status().is_ok_and(|status| status.success());
-    assert!(installed, "the {WASM_TARGET} target is missing and rustup could not install it; run: rustup target add {WASM_TARGET}");
+    let installed = Command::new("rustup")
+        .args(["target", "add", WASM_TARGET])
+        .status()
+        .is_ok_and(|status| status.success());
+    assert!(
+        installed,
+        "the {WASM_TARGET} target is missing and rustup could not install it; run: rustup target add {WASM_TARGET}"
+    );
 }
 
 fn build_guests(root: &Path, guest_target: &Path) {
@@ -66,11 +94,22 @@ fn build_guests(root: &Path, guest_target: &Path) {
         command.args(["-p", package]);
     }
     // The outer build's wrappers and flags (clippy, coverage, host RUSTFLAGS) are not for guests.
-    for var in ["RUSTC_WORKSPACE_WRAPPER", "RUSTC_WRAPPER", "RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET"] {
+    for var in [
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTC_WRAPPER",
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+    ] {
         command.env_remove(var);
     }
-    let status = command.status().expect("run cargo to build the guest components");
-    assert!(status.success(), "building the guest components failed (see the errors above)");
+    let status = command
+        .status()
+        .expect("run cargo to build the guest components");
+    assert!(
+        status.success(),
+        "building the guest components failed (see the errors above)"
+    );
 }
 
 fn componentize(module: &Path) -> Vec<u8> {

@@ -29,30 +29,57 @@ fn a_file_that_is_not_a_component_is_rejected() {
     let text = dir.join("notes.txt");
     std::fs::write(&text, "hello").expect("write");
     let line = error_line(&["serve", text.to_str().expect("utf-8")]);
-    assert!(line.ends_with("is not a WebAssembly component (no \\0asm header)"), "{line}");
+    assert!(
+        line.ends_with("is not a WebAssembly component (no \\0asm header)"),
+        "{line}"
+    );
     let core = dir.join("core.wasm");
     std::fs::write(&core, b"\0asm\x01\0\0\0").expect("write");
     let line = error_line(&["run", core.to_str().expect("utf-8")]);
-    assert!(line.ends_with("is a core WebAssembly module, not a component"), "{line}");
+    assert!(
+        line.ends_with("is a core WebAssembly module, not a component"),
+        "{line}"
+    );
     let empty = dir.join("empty.wasm");
     std::fs::write(&empty, b"\0asm\x0d\0\x01\0").expect("write");
     let line = error_line(&["serve", empty.to_str().expect("utf-8")]);
-    assert!(line.ends_with("does not export eddy's world: the export `eddy:io/guest@0.1.0` is missing"), "{line}");
+    assert!(
+        line.ends_with("does not export eddy's world: the export `eddy:io/guest@0.1.0` is missing"),
+        "{line}"
+    );
 }
 
 #[test]
 fn port_in_use_is_one_line() {
-    let first = Eddy::serve(&[guest("echo").to_str().expect("utf-8"), "--listen", "127.0.0.1:0"]);
+    let first = Eddy::serve(&[
+        guest("echo").to_str().expect("utf-8"),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
     let addr = first.addr.to_string();
-    let line = error_line(&["serve", guest("echo").to_str().expect("utf-8"), "--listen", &addr]);
-    assert_eq!(line, format!("eddy: cannot listen on {addr}: address already in use"));
+    let line = error_line(&[
+        "serve",
+        guest("echo").to_str().expect("utf-8"),
+        "--listen",
+        &addr,
+    ]);
+    assert_eq!(
+        line,
+        format!("eddy: cannot listen on {addr}: address already in use")
+    );
 }
 
 #[test]
 fn bad_byte_count_flag_is_rejected_by_name() {
-    let (code, _, stderr) = eddy(&["serve", "--max-buffer-size", "lots"], Duration::from_secs(30));
+    let (code, _, stderr) = eddy(
+        &["serve", "--max-buffer-size", "lots"],
+        Duration::from_secs(30),
+    );
     assert_eq!(code, Some(2));
-    assert!(stderr.contains("--max-buffer-size") && stderr.contains("is not a byte count"), "{stderr}");
+    assert!(
+        stderr.contains("--max-buffer-size") && stderr.contains("is not a byte count"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -60,12 +87,18 @@ fn guest_components_import_only_eddy_interfaces() {
     let engine = eddy_host::runtime::engine().expect("engine");
     for name in ["echo", "http-client", "probe"] {
         let bytes = std::fs::read(guest(name)).expect("built component");
-        let imports = eddy_host::runtime::component_imports(&engine, &bytes).expect("valid component");
+        let imports =
+            eddy_host::runtime::component_imports(&engine, &bytes).expect("valid component");
         assert!(!imports.is_empty(), "{name} imports nothing?");
         for import in &imports {
-            let interface = import.strip_prefix("eddy:io/").and_then(|rest| rest.strip_suffix("@0.1.0"));
+            let interface = import
+                .strip_prefix("eddy:io/")
+                .and_then(|rest| rest.strip_suffix("@0.1.0"));
             assert!(
-                matches!(interface, Some("types" | "net" | "timers" | "clock" | "log" | "process")),
+                matches!(
+                    interface,
+                    Some("types" | "net" | "timers" | "clock" | "log" | "process")
+                ),
                 "{name} imports {import}, which is not one of eddy's interfaces (all: {imports:?})"
             );
         }
@@ -74,7 +107,22 @@ fn guest_components_import_only_eddy_interfaces() {
 
 #[test]
 fn serve_with_guest_arguments_passes_them_to_start() {
-    let (code, _, stderr) = eddy(&["serve", guest("echo").to_str().expect("utf-8"), "--listen", "127.0.0.1:0", "--", "many"], Duration::from_secs(30));
+    let (code, _, stderr) = eddy(
+        &[
+            "serve",
+            guest("echo").to_str().expect("utf-8"),
+            "--listen",
+            "127.0.0.1:0",
+            "--",
+            "many",
+        ],
+        Duration::from_secs(30),
+    );
     assert_eq!(code, Some(1));
-    assert!(stderr.contains("the guest failed to start: max line length \"many\" is not a number of bytes"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "the guest failed to start: max line length \"many\" is not a number of bytes"
+        ),
+        "{stderr}"
+    );
 }

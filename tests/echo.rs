@@ -11,7 +11,11 @@ use util::{Eddy, guest, is_closed_by_peer, read_exact, write_all};
 
 fn echo_server(extra: &[&str]) -> Eddy {
     let component = guest("echo");
-    let mut args = vec![component.to_str().expect("utf-8 path"), "--listen", "127.0.0.1:0"];
+    let mut args = vec![
+        component.to_str().expect("utf-8 path"),
+        "--listen",
+        "127.0.0.1:0",
+    ];
     args.extend_from_slice(extra);
     Eddy::serve(&args)
 }
@@ -26,13 +30,17 @@ fn thousand_concurrent_connections_each_echo_hundred_lines() {
                 let mut conns: Vec<TcpStream> = (0..100)
                     .map(|_| {
                         let conn = TcpStream::connect(addr).expect("connect");
-                        conn.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+                        conn.set_read_timeout(Some(Duration::from_secs(30)))
+                            .expect("timeout");
                         conn
                     })
                     .collect();
                 for line in 0..100 {
                     for (index, conn) in conns.iter_mut().enumerate() {
-                        write_all(conn, format!("thread {thread} conn {index} line {line}\n").as_bytes());
+                        write_all(
+                            conn,
+                            format!("thread {thread} conn {index} line {line}\n").as_bytes(),
+                        );
                     }
                     for (index, conn) in conns.iter_mut().enumerate() {
                         let expected = format!("thread {thread} conn {index} line {line}\n");
@@ -82,8 +90,13 @@ fn client_that_never_reads_does_not_grow_server_memory() {
     let server = echo_server(&[]);
     let before = server.rss();
     let mut conn = server.connect();
-    conn.set_write_timeout(Some(Duration::from_secs(2))).expect("timeout");
-    let line = [b'x'; 1023].iter().copied().chain([b'\n']).collect::<Vec<u8>>();
+    conn.set_write_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let line = [b'x'; 1023]
+        .iter()
+        .copied()
+        .chain([b'\n'])
+        .collect::<Vec<u8>>();
     let mut sent = 0usize;
     while sent < 64 << 20 {
         match conn.write(&line) {
@@ -92,9 +105,15 @@ fn client_that_never_reads_does_not_grow_server_memory() {
         }
     }
     let after = server.rss();
-    assert!(sent < 32 << 20, "the server kept reading {sent} bytes although nobody read the echo");
+    assert!(
+        sent < 32 << 20,
+        "the server kept reading {sent} bytes although nobody read the echo"
+    );
     let growth = after.saturating_sub(before);
-    assert!(growth < 16 << 20, "server RSS grew by {growth} bytes (from {before} to {after})");
+    assert!(
+        growth < 16 << 20,
+        "server RSS grew by {growth} bytes (from {before} to {after})"
+    );
 }
 
 #[test]
@@ -105,11 +124,22 @@ fn line_over_the_limit_closes_that_connection_only() {
     assert_eq!(read_exact(&mut good, 7), b"before\n");
     let mut bad = server.connect();
     write_all(&mut bad, &[b'a'; 2000]);
-    assert!(is_closed_by_peer(&mut bad), "an over-long line must close its connection");
+    assert!(
+        is_closed_by_peer(&mut bad),
+        "an over-long line must close its connection"
+    );
     write_all(&mut good, b"after\n");
-    assert_eq!(read_exact(&mut good, 6), b"after\n", "other connections carry on");
+    assert_eq!(
+        read_exact(&mut good, 6),
+        b"after\n",
+        "other connections carry on"
+    );
     let mut fresh = server.connect();
     write_all(&mut fresh, &[b'b'; 1000]);
     write_all(&mut fresh, b"\n");
-    assert_eq!(read_exact(&mut fresh, 1001).len(), 1001, "a line within the limit still echoes");
+    assert_eq!(
+        read_exact(&mut fresh, 1001).len(),
+        1001,
+        "a line within the limit still echoes"
+    );
 }

@@ -9,7 +9,11 @@ use std::time::Duration;
 use util::{Eddy, guest, write_all};
 
 fn probe() -> Eddy {
-    Eddy::serve(&[guest("probe").to_str().expect("utf-8 path"), "--listen", "127.0.0.1:0"])
+    Eddy::serve(&[
+        guest("probe").to_str().expect("utf-8 path"),
+        "--listen",
+        "127.0.0.1:0",
+    ])
 }
 
 #[test]
@@ -24,8 +28,14 @@ fn half_close_runs_close_callback_after_read_until_close_returns_the_rest() {
     let rest = format!("rest {local} partial request\n");
     let closed = format!("closed {local}\n");
     let (rest_at, closed_at) = (out.find(&rest), out.find(&closed));
-    assert!(rest_at.is_some(), "read_until_close did not return the rest:\n{out}");
-    assert!(rest_at < closed_at, "the close callback must run after the read resolves:\n{out}");
+    assert!(
+        rest_at.is_some(),
+        "read_until_close did not return the rest:\n{out}"
+    );
+    assert!(
+        rest_at < closed_at,
+        "the close callback must run after the read resolves:\n{out}"
+    );
 }
 
 #[test]
@@ -35,7 +45,9 @@ fn reset_is_delivered_with_the_bytes_before_it() {
     let local = conn.local_addr().expect("addr");
     write_all(&mut conn, b"abc");
     std::thread::sleep(Duration::from_millis(200));
-    socket2::SockRef::from(&conn).set_linger(Some(Duration::ZERO)).expect("linger");
+    socket2::SockRef::from(&conn)
+        .set_linger(Some(Duration::ZERO))
+        .expect("linger");
     drop(conn); // SO_LINGER 0: the kernel sends RST
     let out = server.wait_stdout(&format!("closed {local}"));
     assert!(out.contains(&format!("rest {local} abc\n")), "{out}");

@@ -30,7 +30,9 @@ struct WitHost;
 
 impl Host for WitHost {
     fn send(&self, conn: ConnId, bytes: &[u8]) -> Result<usize, SocketError> {
-        net::send(conn, bytes).map(|n| n as usize).map_err(socket_error)
+        net::send(conn, bytes)
+            .map(|n| n as usize)
+            .map_err(socket_error)
     }
 
     fn set_read_interest(&self, conn: ConnId, on: bool) {
@@ -99,19 +101,30 @@ fn socket_error(error: types::SocketError) -> SocketError {
         Wit::ResourceExhausted => ErrorCode::ResourceExhausted,
         Wit::Other => ErrorCode::Other,
     };
-    SocketError { code, message: error.message }
+    SocketError {
+        code,
+        message: error.message,
+    }
 }
 
 fn event(event: types::Event) -> Event {
     match event {
-        types::Event::Accepted(accepted) => {
-            Event::Accepted { conn: accepted.conn, listener: accepted.listener, peer: accepted.peer }
-        }
-        types::Event::Received(received) => Event::Received { conn: received.conn, bytes: received.bytes },
+        types::Event::Accepted(accepted) => Event::Accepted {
+            conn: accepted.conn,
+            listener: accepted.listener,
+            peer: accepted.peer,
+        },
+        types::Event::Received(received) => Event::Received {
+            conn: received.conn,
+            bytes: received.bytes,
+        },
         types::Event::EndOfStream(conn) => Event::EndOfStream(conn),
         types::Event::Writable(conn) => Event::Writable(conn),
         types::Event::Connected(conn) => Event::Connected(conn),
-        types::Event::Failed(failure) => Event::Failed { conn: failure.conn, error: socket_error(failure.error) },
+        types::Event::Failed(failure) => Event::Failed {
+            conn: failure.conn,
+            error: socket_error(failure.error),
+        },
         types::Event::Timer(timer) => Event::Timer(timer),
     }
 }

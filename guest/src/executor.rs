@@ -77,7 +77,11 @@ pub fn spawn(future: impl Future<Output = ()> + 'static) {
                 slot
             }
             None => {
-                executor.slots.push(Slot { task: Some(task), generation: 0, queued: false });
+                executor.slots.push(Slot {
+                    task: Some(task),
+                    generation: 0,
+                    queued: false,
+                });
                 executor.slots.len() - 1
             }
         };
@@ -167,7 +171,11 @@ mod tests {
         run_ready();
         assert!(!done.get());
         assert_eq!(run_ready(), 0, "nothing is ready until woken");
-        waker_slot.borrow().as_ref().expect("waker stored").wake_by_ref();
+        waker_slot
+            .borrow()
+            .as_ref()
+            .expect("waker stored")
+            .wake_by_ref();
         run_ready();
         assert!(done.get());
     }

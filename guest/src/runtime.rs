@@ -11,7 +11,9 @@ use std::task::Waker;
 
 use crate::executor;
 use crate::host::{ConnId, Event, Host, Instant, Level, TimerId};
-use crate::iostream::{DEFAULT_MAX_BUFFER_SIZE, DEFAULT_MAX_WRITE_BUFFER_SIZE, IOStream, StreamInner};
+use crate::iostream::{
+    DEFAULT_MAX_BUFFER_SIZE, DEFAULT_MAX_WRITE_BUFFER_SIZE, IOStream, StreamInner,
+};
 
 /// The options the host passes at start-up that the runtime itself understands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,7 +26,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { max_buffer_size: DEFAULT_MAX_BUFFER_SIZE, max_write_buffer_size: DEFAULT_MAX_WRITE_BUFFER_SIZE }
+        Self {
+            max_buffer_size: DEFAULT_MAX_BUFFER_SIZE,
+            max_write_buffer_size: DEFAULT_MAX_WRITE_BUFFER_SIZE,
+        }
     }
 }
 
@@ -59,7 +64,9 @@ thread_local! {
 /// # Panics
 /// If called before [`install`]: a guest bug (no host call can happen before `start`).
 pub fn host() -> Rc<dyn Host> {
-    STATE.with(|state| state.borrow().host.clone()).expect("invariant: the host is installed before any guest code runs")
+    STATE
+        .with(|state| state.borrow().host.clone())
+        .expect("invariant: the host is installed before any guest code runs")
 }
 
 /// Installs the host and the start-up options.
@@ -74,7 +81,9 @@ pub fn install(host: Rc<dyn Host>, raw_options: Vec<(String, String)>) -> Result
             "max-write-buffer-size" => &mut options.max_write_buffer_size,
             _ => continue,
         };
-        *target = value.parse().map_err(|_| format!("option {name}: {value:?} is not a byte count"))?;
+        *target = value
+            .parse()
+            .map_err(|_| format!("option {name}: {value:?} is not a byte count"))?;
     }
     STATE.with(|state| {
         let mut state = state.borrow_mut();
@@ -93,7 +102,14 @@ pub fn options() -> Options {
 
 /// The value of a start-up option by name, as the host passed it.
 pub fn option(name: &str) -> Option<String> {
-    STATE.with(|state| state.borrow().raw_options.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone()))
+    STATE.with(|state| {
+        state
+            .borrow()
+            .raw_options
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+    })
 }
 
 /// The clock reading at the start of the current `handle-events` call.
@@ -147,7 +163,10 @@ pub(crate) fn poll_timer(id: TimerId, waker: &Waker) -> bool {
 }
 
 pub(crate) fn disarm_timer(id: TimerId) {
-    if STATE.with(|state| state.borrow_mut().timers.remove(&id)).is_some() {
+    if STATE
+        .with(|state| state.borrow_mut().timers.remove(&id))
+        .is_some()
+    {
         host().cancel_timer(id);
     }
 }
@@ -188,7 +207,10 @@ fn accept(conn: ConnId, peer: String) {
     match handler {
         Some(handler) => handler(IOStream::accepted(conn), peer),
         None => {
-            host().log(Level::Warn, "accepted a connection but the guest serves nothing; closing it");
+            host().log(
+                Level::Warn,
+                "accepted a connection but the guest serves nothing; closing it",
+            );
             host().close(conn);
         }
     }

@@ -43,12 +43,24 @@ impl FakeHost {
 
     /// Bytes sent on `conn`, concatenated.
     pub fn sent_on(&self, conn: ConnId) -> Vec<u8> {
-        self.0.borrow().sent.iter().filter(|(c, _)| *c == conn).flat_map(|(_, b)| b.clone()).collect()
+        self.0
+            .borrow()
+            .sent
+            .iter()
+            .filter(|(c, _)| *c == conn)
+            .flat_map(|(_, b)| b.clone())
+            .collect()
     }
 
     /// The read interest last set for `conn`.
     pub fn interest(&self, conn: ConnId) -> bool {
-        self.0.borrow().interest.iter().rev().find(|(c, _)| *c == conn).is_some_and(|(_, on)| *on)
+        self.0
+            .borrow()
+            .interest
+            .iter()
+            .rev()
+            .find(|(c, _)| *c == conn)
+            .is_some_and(|(_, on)| *on)
     }
 
     /// Whether `conn` was closed.
@@ -64,7 +76,10 @@ pub fn deliver(events: impl IntoIterator<Item = Event>) {
 
 /// Shorthand for a `received` event.
 pub fn received(conn: ConnId, bytes: &[u8]) -> Event {
-    Event::Received { conn, bytes: bytes.to_vec() }
+    Event::Received {
+        conn,
+        bytes: bytes.to_vec(),
+    }
 }
 
 impl Host for FakeHost {
@@ -72,9 +87,14 @@ impl Host for FakeHost {
         let mut record = self.0.borrow_mut();
         record.send_calls += 1;
         if record.closed.contains(&conn) {
-            return Err(SocketError { code: ErrorCode::UnknownConnection, message: "closed".into() });
+            return Err(SocketError {
+                code: ErrorCode::UnknownConnection,
+                message: "closed".into(),
+            });
         }
-        let taken = record.send_budget.map_or(bytes.len(), |budget| budget.min(bytes.len()));
+        let taken = record
+            .send_budget
+            .map_or(bytes.len(), |budget| budget.min(bytes.len()));
         if let Some(budget) = record.send_budget.as_mut() {
             *budget -= taken;
         }
@@ -96,7 +116,10 @@ impl Host for FakeHost {
 
     fn connect(&self, address: &str) -> Result<ConnId, SocketError> {
         if address.starts_with("denied") {
-            return Err(SocketError { code: ErrorCode::NotPermitted, message: format!("{address} not allowed") });
+            return Err(SocketError {
+                code: ErrorCode::NotPermitted,
+                message: format!("{address} not allowed"),
+            });
         }
         let mut record = self.0.borrow_mut();
         record.next_conn += 1;

@@ -24,14 +24,18 @@ pub fn sleep(duration: Duration) -> Sleep {
 
 /// Resolves at `deadline` (a monotonic reading in nanoseconds).
 pub fn sleep_until(deadline: Instant) -> Sleep {
-    Sleep { timer: Some(runtime::arm_timer(deadline)) }
+    Sleep {
+        timer: Some(runtime::arm_timer(deadline)),
+    }
 }
 
 impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let Some(timer) = self.timer else { return Poll::Ready(()) };
+        let Some(timer) = self.timer else {
+            return Poll::Ready(());
+        };
         if runtime::poll_timer(timer, cx.waker()) {
             self.timer = None;
             return Poll::Ready(());

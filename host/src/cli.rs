@@ -42,7 +42,12 @@ enum Command {
 #[derive(Args, Debug)]
 struct GuestOptions {
     /// Allow guests to connect to HOST:PORT (repeatable); everything else is denied.
-    #[arg(long = "allow-connect", value_name = "HOST:PORT", env = "EDDY_ALLOW_CONNECT", value_delimiter = ',')]
+    #[arg(
+        long = "allow-connect",
+        value_name = "HOST:PORT",
+        env = "EDDY_ALLOW_CONNECT",
+        value_delimiter = ','
+    )]
     allow_connect: Vec<String>,
     /// Cap on unread bytes buffered per connection; past it the connection closes.
     #[arg(long, value_name = "BYTES", env = "EDDY_MAX_BUFFER_SIZE", default_value = "1MiB", value_parser = parse_bytes)]
@@ -60,7 +65,13 @@ struct ServeArgs {
     /// The server component (.wasm, or precompiled); the embedded default when omitted.
     component: Option<PathBuf>,
     /// Address to listen on (repeatable; IPv4 or IPv6).
-    #[arg(long, value_name = "ADDR", env = "EDDY_LISTEN", value_delimiter = ',', default_value = "127.0.0.1:8888")]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "EDDY_LISTEN",
+        value_delimiter = ',',
+        default_value = "127.0.0.1:8888"
+    )]
     listen: Vec<String>,
     /// Worker threads, each with its own event loop, guest instance and listening sockets.
     #[arg(long, value_name = "N", env = "EDDY_WORKERS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
@@ -79,7 +90,11 @@ struct RunArgs {
     /// The program component (.wasm, or precompiled).
     component: PathBuf,
     /// Arguments passed to the program.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
     args: Vec<String>,
 }
 
@@ -89,24 +104,37 @@ struct RunArgs {
 /// Anything else, with a message that shows the accepted forms.
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (digits, suffix) = text.split_at(split);
     let unit: u64 = match suffix.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
-        _ => return Err(format!("{text:?} is not a byte count (use e.g. 65536, 64KiB, 1MiB)")),
+        _ => {
+            return Err(format!(
+                "{text:?} is not a byte count (use e.g. 65536, 64KiB, 1MiB)"
+            ));
+        }
     };
-    let value: u64 = digits.parse().map_err(|_| format!("{text:?} is not a byte count (use e.g. 65536, 64KiB, 1MiB)"))?;
-    value.checked_mul(unit).ok_or_else(|| format!("{text:?} is too large"))
+    let value: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a byte count (use e.g. 65536, 64KiB, 1MiB)"))?;
+    value
+        .checked_mul(unit)
+        .ok_or_else(|| format!("{text:?} is too large"))
 }
 
 impl GuestOptions {
     fn options(&self) -> Vec<(String, String)> {
         vec![
             ("max-buffer-size".into(), self.max_buffer_size.to_string()),
-            ("max-write-buffer-size".into(), self.max_write_buffer_size.to_string()),
+            (
+                "max-write-buffer-size".into(),
+                self.max_write_buffer_size.to_string(),
+            ),
         ]
     }
 
@@ -129,7 +157,12 @@ pub fn main() -> ExitCode {
 }
 
 fn one_line(error: &anyhow::Error) -> String {
-    error.chain().map(ToString::to_string).collect::<Vec<_>>().join(": ").replace('\n', " ")
+    error
+        .chain()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+        .replace('\n', " ")
 }
 
 fn init_logging() {
@@ -149,11 +182,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Run(args) => run_program(args),
         Command::Compile { component, output } => {
             let engine = runtime::engine()?;
-            let bytes = std::fs::read(&component).with_context(|| format!("cannot read component {}", component.display()))?;
+            let bytes = std::fs::read(&component)
+                .with_context(|| format!("cannot read component {}", component.display()))?;
             // Compiling through `Program` first checks that it is an eddy guest.
             Program::from_bytes(&engine, &bytes, &component.display().to_string())?;
             let compiled = runtime::precompile(&engine, &bytes)?;
-            std::fs::write(&output, compiled).with_context(|| format!("cannot write {}", output.display()))?;
+            std::fs::write(&output, compiled)
+                .with_context(|| format!("cannot write {}", output.display()))?;
             Ok(0)
         }
     }
@@ -162,7 +197,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
 fn load(engine: &wasmtime::Engine, component: Option<&PathBuf>) -> anyhow::Result<Program> {
     match component {
         Some(path) => Program::load(engine, path),
-        None => Program::from_bytes(engine, guests::DEFAULT_SERVER, "the embedded default server"),
+        None => Program::from_bytes(
+            engine,
+            guests::DEFAULT_SERVER,
+            "the embedded default server",
+        ),
     }
 }
 
@@ -185,16 +224,23 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
                 args: args.args.clone(),
                 options: args.guest.options(),
                 max_memory: args.guest.max_memory(),
-                listeners: per_address.iter_mut().map(|sockets| sockets.remove(0)).collect(),
+                listeners: per_address
+                    .iter_mut()
+                    .map(|sockets| sockets.remove(0))
+                    .collect(),
                 policy: policy.clone(),
                 mode: Mode::Serve,
                 index,
             };
-            thread::Builder::new().name(format!("eddy-worker-{index}")).spawn(move || event_loop::run_worker(config))
+            thread::Builder::new()
+                .name(format!("eddy-worker-{index}"))
+                .spawn(move || event_loop::run_worker(config))
         })
         .collect::<Result<_, _>>()?;
     for handle in handles {
-        handle.join().map_err(|_| anyhow!("a worker thread panicked"))??;
+        handle
+            .join()
+            .map_err(|_| anyhow!("a worker thread panicked"))??;
     }
     Ok(0)
 }
@@ -213,7 +259,11 @@ fn run_program(args: RunArgs) -> anyhow::Result<u8> {
         index: 0,
     };
     let (code, crossings) = event_loop::run_worker(config)?;
-    tracing::debug!(guest_calls = crossings.guest_calls, import_calls = crossings.import_calls, "guest stopped");
+    tracing::debug!(
+        guest_calls = crossings.guest_calls,
+        import_calls = crossings.import_calls,
+        "guest stopped"
+    );
     Ok(code)
 }
 
@@ -227,7 +277,11 @@ mod tests {
         assert_eq!(parse_bytes("64KiB"), Ok(64 * 1024));
         assert_eq!(parse_bytes("1m"), Ok(1 << 20));
         assert_eq!(parse_bytes("2 GiB"), Ok(2 << 30));
-        assert!(parse_bytes("lots").expect_err("words").contains("is not a byte count"));
+        assert!(
+            parse_bytes("lots")
+                .expect_err("words")
+                .contains("is not a byte count")
+        );
         assert!(parse_bytes("-1").is_err());
     }
 }

@@ -19,7 +19,9 @@ impl ConnectPolicy {
         for entry in entries {
             let addrs: Vec<SocketAddr> = entry
                 .to_socket_addrs()
-                .map_err(|e| anyhow::anyhow!("--allow-connect {entry}: not a resolvable host:port ({e})"))?
+                .map_err(|e| {
+                    anyhow::anyhow!("--allow-connect {entry}: not a resolvable host:port ({e})")
+                })?
                 .collect();
             allowed.push((entry.clone(), addrs));
         }
@@ -28,7 +30,9 @@ impl ConnectPolicy {
 
     /// Whether a guest may connect to `address`, which resolved to `resolved`.
     pub fn allows(&self, address: &str, resolved: &SocketAddr) -> bool {
-        self.allowed.iter().any(|(entry, addrs)| entry == address || addrs.contains(resolved))
+        self.allowed
+            .iter()
+            .any(|(entry, addrs)| entry == address || addrs.contains(resolved))
     }
 }
 
@@ -42,14 +46,25 @@ mod tests {
         let allowed: SocketAddr = "127.0.0.1:8000".parse().expect("addr");
         let other: SocketAddr = "127.0.0.1:8001".parse().expect("addr");
         assert!(policy.allows("127.0.0.1:8000", &allowed));
-        assert!(policy.allows("localhost:8000", &allowed), "the same address by another name");
+        assert!(
+            policy.allows("localhost:8000", &allowed),
+            "the same address by another name"
+        );
         assert!(!policy.allows("127.0.0.1:8001", &other));
-        assert!(!ConnectPolicy::default().allows("127.0.0.1:8000", &allowed), "deny by default");
+        assert!(
+            !ConnectPolicy::default().allows("127.0.0.1:8000", &allowed),
+            "deny by default"
+        );
     }
 
     #[test]
     fn unresolvable_entry_is_a_clear_error() {
         let error = ConnectPolicy::new(&["no-port".into()]).expect_err("no port");
-        assert!(error.to_string().starts_with("--allow-connect no-port: not a resolvable host:port"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("--allow-connect no-port: not a resolvable host:port"),
+            "{error}"
+        );
     }
 }

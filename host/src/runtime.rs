@@ -22,8 +22,8 @@ mod wit {
 }
 
 use wit::eddy;
-use wit::{IoGuest, IoGuestPre};
 pub use wit::eddy::io::types::{Accepted, ErrorCode, Event, Failure, Received, SocketError};
+use wit::{IoGuest, IoGuestPre};
 
 /// The interface every eddy guest exports, with its version.
 pub const GUEST_INTERFACE: &str = "eddy:io/guest@0.1.0";
@@ -56,7 +56,8 @@ impl Program {
     /// The file is missing, is not a component, imports something other than eddy's
     /// interfaces, or does not export `eddy:io/guest`.
     pub fn load(engine: &Engine, path: &Path) -> anyhow::Result<Self> {
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read component {}", path.display()))?;
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read component {}", path.display()))?;
         Self::from_bytes(engine, &bytes, &path.display().to_string())
     }
 
@@ -73,7 +74,8 @@ impl Program {
             .instantiate_pre(&component)
             .map_err(|e| anyhow!("{name} needs something eddy does not offer: {e}"))?;
         check_exports(&component, name)?;
-        let pre = IoGuestPre::new(instance_pre).map_err(|e| anyhow!("{name} does not export eddy's world: {e}"))?;
+        let pre = IoGuestPre::new(instance_pre)
+            .map_err(|e| anyhow!("{name} does not export eddy's world: {e}"))?;
         Ok(Self { pre })
     }
 
@@ -82,10 +84,16 @@ impl Program {
     /// # Errors
     /// Instantiation traps (for example the guest's start function fails).
     pub fn instantiate(&self, net: Net, max_memory: usize) -> anyhow::Result<Guest> {
-        let limits = StoreLimitsBuilder::new().memory_size(max_memory).instances(4).build();
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(max_memory)
+            .instances(4)
+            .build();
         let mut store = Store::new(self.pre.engine(), HostState { net, limits });
         store.limiter(|state| &mut state.limits);
-        let bindings = self.pre.instantiate(&mut store).map_err(|e| anyhow!("instantiating the guest failed: {e}"))?;
+        let bindings = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| anyhow!("instantiating the guest failed: {e}"))?;
         Ok(Guest { store, bindings })
     }
 }
@@ -104,7 +112,8 @@ fn compile(engine: &Engine, bytes: &[u8], name: &str) -> anyhow::Result<Componen
     if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
         bail!("{name} is a core WebAssembly module, not a component");
     }
-    Component::new(engine, bytes).map_err(|e| anyhow!("{name} is not a valid WebAssembly component: {e}"))
+    Component::new(engine, bytes)
+        .map_err(|e| anyhow!("{name} is not a valid WebAssembly component: {e}"))
 }
 
 /// Names what is missing when a component does not export eddy's `guest` interface.
@@ -117,7 +126,10 @@ fn check_exports(component: &Component, name: &str) -> anyhow::Result<()> {
         .filter(|func| component.get_export_index(Some(&interface), func).is_none())
         .collect();
     if !missing.is_empty() {
-        bail!("{name} does not export eddy's world: `{GUEST_INTERFACE}` lacks {}", missing.join(", "));
+        bail!(
+            "{name} does not export eddy's world: `{GUEST_INTERFACE}` lacks {}",
+            missing.join(", ")
+        );
     }
     Ok(())
 }
@@ -127,7 +139,9 @@ fn check_exports(component: &Component, name: &str) -> anyhow::Result<()> {
 /// # Errors
 /// The bytes are not a valid component.
 pub fn precompile(engine: &Engine, bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
-    engine.precompile_component(bytes).map_err(|e| anyhow!("{e}"))
+    engine
+        .precompile_component(bytes)
+        .map_err(|e| anyhow!("{e}"))
 }
 
 /// The names of everything a component imports, as `interface` strings.
@@ -136,7 +150,11 @@ pub fn precompile(engine: &Engine, bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
 /// The bytes are not a valid component.
 pub fn component_imports(engine: &Engine, bytes: &[u8]) -> anyhow::Result<Vec<String>> {
     let component = Component::new(engine, bytes).map_err(|e| anyhow!("{e}"))?;
-    Ok(component.component_type().imports(engine).map(|(name, _)| name.to_string()).collect())
+    Ok(component
+        .component_type()
+        .imports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect())
 }
 
 /// What a guest's `Store` holds: the sockets it may use and its resource limits.
@@ -232,7 +250,9 @@ impl eddy::io::clock::Host for HostState {
     }
 
     fn wall_time(&mut self) -> (u64, u32) {
-        let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         (since_epoch.as_secs(), since_epoch.subsec_nanos())
     }
 }

@@ -45,19 +45,34 @@ impl Eddy {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start eddy");
-        let (stdout, stderr) = (Arc::new(Mutex::new(String::new())), Arc::new(Mutex::new(String::new())));
+        let (stdout, stderr) = (
+            Arc::new(Mutex::new(String::new())),
+            Arc::new(Mutex::new(String::new())),
+        );
         collect(child.stdout.take().expect("piped"), stdout.clone());
         collect(child.stderr.take().expect("piped"), stderr.clone());
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let found = listening_addr(&stderr.lock().expect("lock"));
             if let Some(addr) = found {
-                return Self { child, addr, stdout, stderr };
+                return Self {
+                    child,
+                    addr,
+                    stdout,
+                    stderr,
+                };
             }
             if let Ok(Some(status)) = child.try_wait() {
-                panic!("eddy exited with {status}: {}", stderr.lock().expect("lock"));
+                panic!(
+                    "eddy exited with {status}: {}",
+                    stderr.lock().expect("lock")
+                );
             }
-            assert!(Instant::now() < deadline, "eddy did not start listening: {}", stderr.lock().expect("lock"));
+            assert!(
+                Instant::now() < deadline,
+                "eddy did not start listening: {}",
+                stderr.lock().expect("lock")
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -66,7 +81,9 @@ impl Eddy {
     #[track_caller]
     pub fn connect(&self) -> TcpStream {
         let stream = TcpStream::connect(self.addr).expect("connect to eddy");
-        stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
         stream
     }
 
@@ -89,16 +106,28 @@ impl Eddy {
             if out.contains(needle) {
                 return out;
             }
-            assert!(Instant::now() < deadline, "stdout never contained {needle:?}; it has:\n{out}");
+            assert!(
+                Instant::now() < deadline,
+                "stdout never contained {needle:?}; it has:\n{out}"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
 
     /// The server's resident set size in bytes.
     pub fn rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("proc status");
-        let line = status.lines().find(|line| line.starts_with("VmRSS:")).expect("VmRSS line");
-        let kib: u64 = line.split_whitespace().nth(1).expect("value").parse().expect("number");
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("proc status");
+        let line = status
+            .lines()
+            .find(|line| line.starts_with("VmRSS:"))
+            .expect("VmRSS line");
+        let kib: u64 = line
+            .split_whitespace()
+            .nth(1)
+            .expect("value")
+            .parse()
+            .expect("number");
         kib * 1024
     }
 
@@ -117,7 +146,12 @@ impl Drop for Eddy {
 
 fn listening_addr(log: &str) -> Option<SocketAddr> {
     let line = log.lines().find(|line| line.contains("listening on "))?;
-    line.rsplit("listening on ").next()?.split_whitespace().next()?.parse().ok()
+    line.rsplit("listening on ")
+        .next()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Runs `eddy ARGS...` to completion with a time limit; returns (exit code, stdout, stderr).
@@ -152,7 +186,11 @@ pub fn eddy(args: &[&str], limit: Duration) -> (Option<i32>, Vec<u8>, String) {
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    (status.code(), out.join().expect("stdout"), err.join().expect("stderr"))
+    (
+        status.code(),
+        out.join().expect("stdout"),
+        err.join().expect("stderr"),
+    )
 }
 
 /// Reads exactly `n` bytes.

@@ -41,7 +41,9 @@ impl TcpServer for EchoServer {
 
 fn main(args: Vec<String>) -> Result<(), String> {
     let max_line = match args.first() {
-        Some(arg) => arg.parse().map_err(|_| format!("max line length {arg:?} is not a number of bytes"))?,
+        Some(arg) => arg
+            .parse()
+            .map_err(|_| format!("max line length {arg:?} is not a number of bytes"))?,
         None => DEFAULT_MAX_LINE,
     };
     eddy_guest::listen(EchoServer { max_line });

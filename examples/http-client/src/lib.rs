@@ -15,20 +15,34 @@ use eddy_guest::{IOStream, Level, StreamError};
 /// Fetches `path` from `address` and returns the body.
 async fn fetch(address: &str, path: &str) -> Result<Vec<u8>, String> {
     let stream = IOStream::new();
-    stream.connect(address).await.map_err(|e| describe(address, e))?;
+    stream
+        .connect(address)
+        .await
+        .map_err(|e| describe(address, e))?;
     let request = format!("GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n");
-    stream.write(request).await.map_err(|e| describe(address, e))?;
-    let header_data = stream.read_until(b"\r\n\r\n", Some(64 * 1024)).await.map_err(|e| describe(address, e))?;
+    stream
+        .write(request)
+        .await
+        .map_err(|e| describe(address, e))?;
+    let header_data = stream
+        .read_until(b"\r\n\r\n", Some(64 * 1024))
+        .await
+        .map_err(|e| describe(address, e))?;
     let mut headers = HashMap::new();
     for line in String::from_utf8_lossy(&header_data).split("\r\n") {
         let parts: Vec<&str> = line.splitn(2, ':').collect();
         if parts.len() == 2 {
-            headers.insert(parts[0].trim().to_ascii_lowercase(), parts[1].trim().to_string());
+            headers.insert(
+                parts[0].trim().to_ascii_lowercase(),
+                parts[1].trim().to_string(),
+            );
         }
     }
     let body_data = match headers.get("content-length") {
         Some(length) => {
-            let length = length.parse().map_err(|_| format!("bad Content-Length {length:?}"))?;
+            let length = length
+                .parse()
+                .map_err(|_| format!("bad Content-Length {length:?}"))?;
             stream.read_bytes(length, false).await
         }
         None => stream.read_until_close().await,
@@ -44,9 +58,17 @@ fn describe(address: &str, error: StreamError) -> String {
 
 /// Splits `http://host:port/path` into the address to connect to and the path.
 fn split_url(url: &str) -> Result<(String, String), String> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| format!("{url:?} is not an http:// URL"))?;
-    let (authority, path) = rest.find('/').map_or((rest, "/"), |at| (&rest[..at], &rest[at..]));
-    let address = if authority.contains(':') { authority.to_string() } else { format!("{authority}:80") };
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{url:?} is not an http:// URL"))?;
+    let (authority, path) = rest
+        .find('/')
+        .map_or((rest, "/"), |at| (&rest[..at], &rest[at..]));
+    let address = if authority.contains(':') {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
     Ok((address, path.to_string()))
 }
 

@@ -7,5 +7,8 @@ mod write_buffer;
 
 pub use error::{CloseReason, StreamError};
 pub use read_buffer::{ReadTarget, UnsatisfiableRead};
-pub use stream::{Connect, IOStream, Read, ReadInto, Write, DEFAULT_MAX_BUFFER_SIZE, DEFAULT_MAX_WRITE_BUFFER_SIZE, WRITE_CHUNK};
 pub(crate) use stream::StreamInner;
+pub use stream::{
+    Connect, DEFAULT_MAX_BUFFER_SIZE, DEFAULT_MAX_WRITE_BUFFER_SIZE, IOStream, Read, ReadInto,
+    WRITE_CHUNK, Write,
+};

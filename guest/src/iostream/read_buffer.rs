@@ -130,29 +130,45 @@ impl ReadBuffer {
     ///
     /// # Errors
     /// [`UnsatisfiableRead`] when the target's `max_bytes` is already exceeded.
-    pub fn find(&mut self, target: &ReadTarget, closed: bool) -> Result<Option<usize>, UnsatisfiableRead> {
+    pub fn find(
+        &mut self,
+        target: &ReadTarget,
+        closed: bool,
+    ) -> Result<Option<usize>, UnsatisfiableRead> {
         match target {
-            ReadTarget::Until { delimiter, max_bytes } => self.find_delimiter(delimiter, *max_bytes),
+            ReadTarget::Until {
+                delimiter,
+                max_bytes,
+            } => self.find_delimiter(delimiter, *max_bytes),
             ReadTarget::UntilRegex { regex, max_bytes } => {
                 let found = regex.find(self.as_slice()).map(|m| m.end());
                 check_max(found, self.len(), *max_bytes)
             }
-            ReadTarget::Bytes { n, partial } => Ok(if self.len() >= *n || (*partial && !self.is_empty()) {
-                Some((*n).min(self.len()))
-            } else {
-                None
-            }),
+            ReadTarget::Bytes { n, partial } => {
+                Ok(if self.len() >= *n || (*partial && !self.is_empty()) {
+                    Some((*n).min(self.len()))
+                } else {
+                    None
+                })
+            }
             ReadTarget::UntilClose => Ok(closed.then_some(self.len())),
         }
     }
 
-    fn find_delimiter(&mut self, delimiter: &[u8], max_bytes: Option<usize>) -> Result<Option<usize>, UnsatisfiableRead> {
+    fn find_delimiter(
+        &mut self,
+        delimiter: &[u8],
+        max_bytes: Option<usize>,
+    ) -> Result<Option<usize>, UnsatisfiableRead> {
         let haystack = self.as_slice();
         let from = self.scanned.min(haystack.len());
-        let found = find_subslice(&haystack[from..], delimiter).map(|at| from + at + delimiter.len());
+        let found =
+            find_subslice(&haystack[from..], delimiter).map(|at| from + at + delimiter.len());
         if found.is_none() {
             // A delimiter may straddle the end: resume just before the last partial match.
-            self.scanned = haystack.len().saturating_sub(delimiter.len().saturating_sub(1));
+            self.scanned = haystack
+                .len()
+                .saturating_sub(delimiter.len().saturating_sub(1));
         }
         check_max(found, self.len(), max_bytes)
     }
@@ -160,7 +176,11 @@ impl ReadBuffer {
 
 /// Tornado's `_check_max_bytes`: a match past `max_bytes`, or no match in more than
 /// `max_bytes` bytes, can never be satisfied.
-fn check_max(found: Option<usize>, buffered: usize, max_bytes: Option<usize>) -> Result<Option<usize>, UnsatisfiableRead> {
+fn check_max(
+    found: Option<usize>,
+    buffered: usize,
+    max_bytes: Option<usize>,
+) -> Result<Option<usize>, UnsatisfiableRead> {
     let size = found.unwrap_or(buffered);
     match max_bytes {
         Some(max) if size > max => Err(UnsatisfiableRead { max_bytes: max }),
@@ -176,7 +196,9 @@ pub fn find_subslice(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     let (&first, rest) = needle.split_first()?;
     let mut offset = 0;
     while offset + needle.len() <= haystack.len() {
-        let at = haystack[offset..=haystack.len() - needle.len()].iter().position(|&b| b == first)?;
+        let at = haystack[offset..=haystack.len() - needle.len()]
+            .iter()
+            .position(|&b| b == first)?;
         let start = offset + at;
         if &haystack[start + 1..start + needle.len()] == rest {
             return Some(start);
@@ -191,7 +213,10 @@ mod tests {
     use super::*;
 
     fn until(delimiter: &[u8], max_bytes: Option<usize>) -> ReadTarget {
-        ReadTarget::Until { delimiter: delimiter.to_vec(), max_bytes }
+        ReadTarget::Until {
+            delimiter: delimiter.to_vec(),
+            max_bytes,
+        }
     }
 
     #[test]
@@ -229,7 +254,10 @@ mod tests {
         buffer.extend(b"0123456789");
         assert_eq!(buffer.find(&until(b"\n", Some(10)), false), Ok(None));
         buffer.extend(b"x");
-        assert_eq!(buffer.find(&until(b"\n", Some(10)), false), Err(UnsatisfiableRead { max_bytes: 10 }));
+        assert_eq!(
+            buffer.find(&until(b"\n", Some(10)), false),
+            Err(UnsatisfiableRead { max_bytes: 10 })
+        );
     }
 
     #[test]
@@ -243,7 +271,10 @@ mod tests {
     #[test]
     fn read_until_regex_matches_across_chunks() {
         let regex = Regex::new(r"\r?\n\r?\n").expect("valid");
-        let target = ReadTarget::UntilRegex { regex, max_bytes: Some(100) };
+        let target = ReadTarget::UntilRegex {
+            regex,
+            max_bytes: Some(100),
+        };
         let mut buffer = ReadBuffer::default();
         buffer.extend(b"head\n");
         assert_eq!(buffer.find(&target, false), Ok(None));
@@ -255,9 +286,36 @@ mod tests {
     fn read_bytes_full_and_partial() {
         let mut buffer = ReadBuffer::default();
         buffer.extend(b"abc");
-        assert_eq!(buffer.find(&ReadTarget::Bytes { n: 5, partial: false }, false), Ok(None));
-        assert_eq!(buffer.find(&ReadTarget::Bytes { n: 5, partial: true }, false), Ok(Some(3)));
-        assert_eq!(buffer.find(&ReadTarget::Bytes { n: 2, partial: false }, false), Ok(Some(2)));
+        assert_eq!(
+            buffer.find(
+                &ReadTarget::Bytes {
+                    n: 5,
+                    partial: false
+                },
+                false
+            ),
+            Ok(None)
+        );
+        assert_eq!(
+            buffer.find(
+                &ReadTarget::Bytes {
+                    n: 5,
+                    partial: true
+                },
+                false
+            ),
+            Ok(Some(3))
+        );
+        assert_eq!(
+            buffer.find(
+                &ReadTarget::Bytes {
+                    n: 2,
+                    partial: false
+                },
+                false
+            ),
+            Ok(Some(2))
+        );
     }
 
     #[test]

@@ -121,7 +121,10 @@ impl StreamInner {
         self.buffer.extend(bytes);
         self.try_read();
         if self.state != State::Closed && self.buffer.len() > self.max_buffer_size {
-            runtime::log_warn(&format!("connection {:?}: reached maximum read buffer size", self.conn));
+            runtime::log_warn(&format!(
+                "connection {:?}: reached maximum read buffer size",
+                self.conn
+            ));
             self.close(Some(CloseReason::BufferFull));
         }
         self.mark();
@@ -198,8 +201,12 @@ impl StreamInner {
     }
 
     fn wants_read(&self) -> bool {
-        let read_pending = self.read.as_ref().is_some_and(|read| read.outcome.is_none());
-        let watching_close = self.close_callback.is_some() && self.buffer.len() < self.max_buffer_size;
+        let read_pending = self
+            .read
+            .as_ref()
+            .is_some_and(|read| read.outcome.is_none());
+        let watching_close =
+            self.close_callback.is_some() && self.buffer.len() < self.max_buffer_size;
         self.state == State::Open && (read_pending || watching_close)
     }
 
@@ -216,7 +223,9 @@ impl StreamInner {
     /// Completes the pending read if the buffer satisfies it (Tornado's `_try_inline_read`).
     fn try_read(&mut self) {
         let closed = self.state == State::Closed;
-        let Some(read) = self.read.as_ref() else { return };
+        let Some(read) = self.read.as_ref() else {
+            return;
+        };
         if read.outcome.is_some() {
             return;
         }
@@ -244,7 +253,12 @@ impl StreamInner {
         if self.read.is_some() {
             return Err(StreamError::AlreadyReading);
         }
-        self.read = Some(PendingRead { target, into, outcome: None, waker: None });
+        self.read = Some(PendingRead {
+            target,
+            into,
+            outcome: None,
+            waker: None,
+        });
         self.try_read();
         self.mark();
         Ok(())
@@ -296,12 +310,16 @@ impl Default for IOStream {
 impl IOStream {
     /// Makes an unconnected stream for an outbound connection; call [`IOStream::connect`].
     pub fn new() -> Self {
-        Self { inner: Rc::new(RefCell::new(StreamInner::new(None, State::Unconnected))) }
+        Self {
+            inner: Rc::new(RefCell::new(StreamInner::new(None, State::Unconnected))),
+        }
     }
 
     /// Wraps a connection the host accepted.
     pub(crate) fn accepted(conn: ConnId) -> Self {
-        let stream = Self { inner: Rc::new(RefCell::new(StreamInner::new(Some(conn), State::Open))) };
+        let stream = Self {
+            inner: Rc::new(RefCell::new(StreamInner::new(Some(conn), State::Open))),
+        };
         runtime::register(conn, stream.inner.clone());
         stream
     }
@@ -313,18 +331,27 @@ impl IOStream {
     pub fn connect(&self, address: &str) -> Connect<'_> {
         let mut inner = self.inner.borrow_mut();
         if inner.state != State::Unconnected {
-            return Connect { stream: self, early: Some(Err(StreamError::AlreadyConnected)) };
+            return Connect {
+                stream: self,
+                early: Some(Err(StreamError::AlreadyConnected)),
+            };
         }
         match runtime::host().connect(address) {
             Ok(conn) => {
                 inner.conn = Some(conn);
                 inner.state = State::Connecting;
                 runtime::register(conn, self.inner.clone());
-                Connect { stream: self, early: None }
+                Connect {
+                    stream: self,
+                    early: None,
+                }
             }
             Err(error) => {
                 inner.close(Some(CloseReason::Socket(error)));
-                Connect { stream: self, early: Some(Err(inner.closed_error())) }
+                Connect {
+                    stream: self,
+                    early: Some(Err(inner.closed_error())),
+                }
             }
         }
     }
@@ -334,12 +361,18 @@ impl IOStream {
     /// With `max_bytes`, a delimiter not found within that many bytes closes the stream and
     /// fails the read with [`CloseReason::UnsatisfiableRead`].
     pub fn read_until(&self, delimiter: &[u8], max_bytes: Option<usize>) -> Read<'_> {
-        self.read(ReadTarget::Until { delimiter: delimiter.to_vec(), max_bytes })
+        self.read(ReadTarget::Until {
+            delimiter: delimiter.to_vec(),
+            max_bytes,
+        })
     }
 
     /// Reads up to and including the first match of `regex` (Tornado's `read_until_regex`).
     pub fn read_until_regex(&self, regex: &Regex, max_bytes: Option<usize>) -> Read<'_> {
-        self.read(ReadTarget::UntilRegex { regex: regex.clone(), max_bytes })
+        self.read(ReadTarget::UntilRegex {
+            regex: regex.clone(),
+            max_bytes,
+        })
     }
 
     /// Reads `n` bytes; with `partial`, resolves as soon as 1..=n bytes are available.
@@ -355,13 +388,28 @@ impl IOStream {
     /// Reads into `buf`: fills it, or with `partial` copies what is available (at least 1 byte).
     /// Resolves to the number of bytes copied; saves an allocation per read.
     pub fn read_into<'a>(&'a self, buf: &'a mut [u8], partial: bool) -> ReadInto<'a> {
-        let started = self.inner.borrow_mut().start_read(ReadTarget::Bytes { n: buf.len(), partial }, true);
-        ReadInto { stream: self, buf, active: started.is_ok(), early: started.err() }
+        let started = self.inner.borrow_mut().start_read(
+            ReadTarget::Bytes {
+                n: buf.len(),
+                partial,
+            },
+            true,
+        );
+        ReadInto {
+            stream: self,
+            buf,
+            active: started.is_ok(),
+            early: started.err(),
+        }
     }
 
     fn read(&self, target: ReadTarget) -> Read<'_> {
         let started = self.inner.borrow_mut().start_read(target, false);
-        Read { stream: self, active: started.is_ok(), early: started.err() }
+        Read {
+            stream: self,
+            active: started.is_ok(),
+            early: started.err(),
+        }
     }
 
     /// Queues `data` for writing; resolves once every byte up to it has been handed to the host.
@@ -371,15 +419,27 @@ impl IOStream {
     pub fn write(&self, data: impl Into<Vec<u8>>) -> Write<'_> {
         let mut inner = self.inner.borrow_mut();
         if inner.state == State::Closed {
-            return Write { stream: self, index: 0, early: Some(inner.closed_error()) };
+            return Write {
+                stream: self,
+                index: 0,
+                early: Some(inner.closed_error()),
+            };
         }
         let data = data.into();
         if inner.writes.len() + data.len() > inner.max_write_buffer_size {
-            return Write { stream: self, index: 0, early: Some(StreamError::BufferFull) };
+            return Write {
+                stream: self,
+                index: 0,
+                early: Some(StreamError::BufferFull),
+            };
         }
         let index = inner.writes.push(data);
         inner.mark();
-        Write { stream: self, index, early: None }
+        Write {
+            stream: self,
+            index,
+            early: None,
+        }
     }
 
     /// Closes the stream (Tornado's `close`); pending reads and writes fail with
@@ -409,7 +469,11 @@ impl IOStream {
 
     /// Whether a read is outstanding.
     pub fn reading(&self) -> bool {
-        self.inner.borrow().read.as_ref().is_some_and(|read| read.outcome.is_none())
+        self.inner
+            .borrow()
+            .read
+            .as_ref()
+            .is_some_and(|read| read.outcome.is_none())
     }
 
     /// Whether written bytes are still waiting to be handed to the host.
@@ -650,15 +714,26 @@ mod tests {
             F: Fn(IOStream) -> Fut + 'static,
             Fut: Future<Output = ()> + 'static,
         {
-            fn handle_stream(&self, stream: IOStream, _address: String) -> impl Future<Output = ()> {
+            fn handle_stream(
+                &self,
+                stream: IOStream,
+                _address: String,
+            ) -> impl Future<Output = ()> {
                 (self.0)(stream)
             }
         }
         listen(Server(body));
-        deliver([Event::Accepted { conn, listener: 0, peer: "127.0.0.1:9".into() }]);
+        deliver([Event::Accepted {
+            conn,
+            listener: 0,
+            peer: "127.0.0.1:9".into(),
+        }]);
     }
 
-    fn echo_lines(max: Option<usize>, log: Log) -> impl Fn(IOStream) -> Pin<Box<dyn Future<Output = ()>>> {
+    fn echo_lines(
+        max: Option<usize>,
+        log: Log,
+    ) -> impl Fn(IOStream) -> Pin<Box<dyn Future<Output = ()>>> {
         move |stream| {
             let log = log.clone();
             Box::pin(async move {
@@ -690,7 +765,11 @@ mod tests {
         deliver([received(1, b"ld\n")]);
         assert_eq!(host.sent_on(1), b"hello\nworld\n");
         assert_eq!(host.0.borrow().send_calls, 2);
-        assert_eq!(host.0.borrow().interest.len(), interest_changes, "interest stays on between lines");
+        assert_eq!(
+            host.0.borrow().interest.len(),
+            interest_changes,
+            "interest stays on between lines"
+        );
     }
 
     #[test]
@@ -700,7 +779,10 @@ mod tests {
         serve(7, echo_lines(Some(8), log.clone()));
         deliver([received(7, b"0123456789")]);
         assert!(host.was_closed(7));
-        assert_eq!(log.borrow().as_slice(), ["stream is closed: unsatisfiable read: delimiter not found within 8 bytes"]);
+        assert_eq!(
+            log.borrow().as_slice(),
+            ["stream is closed: unsatisfiable read: delimiter not found within 8 bytes"]
+        );
     }
 
     #[test]
@@ -712,10 +794,15 @@ mod tests {
             let sink = got.clone();
             serve(3, move |stream| {
                 let sink = sink.clone();
-                async move { *sink.borrow_mut() = stream.read_until(b"\r\n", Some(64)).await.expect("line") }
+                async move {
+                    *sink.borrow_mut() = stream.read_until(b"\r\n", Some(64)).await.expect("line")
+                }
             });
             deliver([received(3, &message[..split])]);
-            assert!(got.borrow().is_empty(), "split {split}: nothing before the delimiter completes");
+            assert!(
+                got.borrow().is_empty(),
+                "split {split}: nothing before the delimiter completes"
+            );
             deliver([received(3, &message[split..])]);
             assert_eq!(got.borrow().as_slice(), message, "split {split}");
             assert!(host.was_closed(3), "the handler dropped the stream");
@@ -733,11 +820,16 @@ mod tests {
                 let order = seen.clone();
                 stream.set_close_callback(move || order.borrow_mut().push("callback".into()));
                 let rest = stream.read_until_close().await.expect("rest");
-                seen.borrow_mut().push(String::from_utf8(rest).expect("utf8"));
+                seen.borrow_mut()
+                    .push(String::from_utf8(rest).expect("utf8"));
                 assert!(stream.closed());
             }
         });
-        deliver([received(5, b"tail "), received(5, b"bytes"), Event::EndOfStream(5)]);
+        deliver([
+            received(5, b"tail "),
+            received(5, b"bytes"),
+            Event::EndOfStream(5),
+        ]);
         assert_eq!(log.borrow().as_slice(), ["tail bytes", "callback"]);
         assert!(host.was_closed(5));
     }
@@ -756,11 +848,23 @@ mod tests {
                 seen.borrow_mut().push(error.to_string());
             }
         });
-        let reset = SocketError { code: ErrorCode::ConnectionReset, message: "connection reset by peer".into() };
-        deliver([received(6, b"abc"), Event::Failed { conn: 6, error: reset }]);
+        let reset = SocketError {
+            code: ErrorCode::ConnectionReset,
+            message: "connection reset by peer".into(),
+        };
+        deliver([
+            received(6, b"abc"),
+            Event::Failed {
+                conn: 6,
+                error: reset,
+            },
+        ]);
         assert_eq!(
             log.borrow().as_slice(),
-            ["stream is closed: socket error: connection reset by peer", "callback"]
+            [
+                "stream is closed: socket error: connection reset by peer",
+                "callback"
+            ]
         );
     }
 
@@ -816,7 +920,8 @@ mod tests {
                 stream.set_max_write_buffer_size(8);
                 let first = stream.write(b"12345".to_vec());
                 let second = stream.write(b"6789".to_vec()).await;
-                seen.borrow_mut().push(format!("{second:?} closed={}", stream.closed()));
+                seen.borrow_mut()
+                    .push(format!("{second:?} closed={}", stream.closed()));
                 drop(first);
             }
         });
@@ -851,7 +956,10 @@ mod tests {
         });
         assert!(host.interest(12));
         deliver([received(12, b"ab")]);
-        assert!(!host.interest(12), "nobody reads, so the host must stop reading");
+        assert!(
+            !host.interest(12),
+            "nobody reads, so the host must stop reading"
+        );
     }
 
     #[test]
@@ -870,7 +978,10 @@ mod tests {
             }
         });
         deliver([received(13, b"x")]);
-        assert_eq!(log.borrow().as_slice(), ["Err(AlreadyReading)", "Ok([120])"]);
+        assert_eq!(
+            log.borrow().as_slice(),
+            ["Err(AlreadyReading)", "Ok([120])"]
+        );
     }
 
     #[test]
@@ -885,13 +996,21 @@ mod tests {
             connecting.await.expect("connected");
             write.await.expect("sent");
             let reply = stream.read_until_close().await.expect("reply");
-            seen.borrow_mut().push(String::from_utf8(reply).expect("utf8"));
+            seen.borrow_mut()
+                .push(String::from_utf8(reply).expect("utf8"));
         });
         deliver([]);
-        assert_eq!(host.sent_on(1001), b"", "nothing is sent before the connection exists");
+        assert_eq!(
+            host.sent_on(1001),
+            b"",
+            "nothing is sent before the connection exists"
+        );
         deliver([Event::Connected(1001)]);
         assert_eq!(host.sent_on(1001), b"GET / HTTP/1.0\r\n\r\n");
-        deliver([received(1001, b"HTTP/1.0 200 OK\r\n\r\nhi"), Event::EndOfStream(1001)]);
+        deliver([
+            received(1001, b"HTTP/1.0 200 OK\r\n\r\nhi"),
+            Event::EndOfStream(1001),
+        ]);
         assert_eq!(log.borrow().as_slice(), ["HTTP/1.0 200 OK\r\n\r\nhi"]);
     }
 
@@ -906,7 +1025,10 @@ mod tests {
             seen.borrow_mut().push(error.to_string());
         });
         deliver([]);
-        assert_eq!(log.borrow().as_slice(), ["stream is closed: socket error: denied:80 not allowed"]);
+        assert_eq!(
+            log.borrow().as_slice(),
+            ["stream is closed: socket error: denied:80 not allowed"]
+        );
     }
 
     #[test]
@@ -925,7 +1047,10 @@ mod tests {
             }
         });
         deliver([received(14, b"abcdef")]);
-        assert_eq!(log.borrow().as_slice(), ["4 [97, 98, 99, 100]", "2 [101, 102]"]);
+        assert_eq!(
+            log.borrow().as_slice(),
+            ["4 [97, 98, 99, 100]", "2 [101, 102]"]
+        );
     }
 
     #[test]
@@ -936,10 +1061,15 @@ mod tests {
         serve(15, move |stream| {
             let seen = seen.clone();
             async move {
-                let early = crate::timeout(std::time::Duration::from_secs(1), stream.read_bytes(10, false)).await;
+                let early = crate::timeout(
+                    std::time::Duration::from_secs(1),
+                    stream.read_bytes(10, false),
+                )
+                .await;
                 seen.borrow_mut().push(format!("{early:?}"));
                 let all = stream.read_bytes(10, false).await.expect("all ten");
-                seen.borrow_mut().push(String::from_utf8(all).expect("utf8"));
+                seen.borrow_mut()
+                    .push(String::from_utf8(all).expect("utf8"));
             }
         });
         deliver([received(15, b"01234"), Event::Timer(1)]);

@@ -44,14 +44,17 @@ fn socket_for(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
 /// # Errors
 /// The address is in use or cannot be bound; the message names it.
 pub fn bind(addr: SocketAddr, workers: usize) -> anyhow::Result<Vec<TcpListener>> {
-    let describe = |e: io::Error| anyhow::anyhow!("cannot listen on {addr}: {}", describe_bind_error(&e));
+    let describe =
+        |e: io::Error| anyhow::anyhow!("cannot listen on {addr}: {}", describe_bind_error(&e));
     if workers <= 1 {
         return Ok(vec![socket_for(addr, false).map_err(describe)?]);
     }
     let probe = socket_for(addr, false).map_err(describe)?;
     let bound = probe.local_addr().map_err(describe)?;
     drop(probe);
-    (0..workers).map(|_| socket_for(bound, true).map_err(describe)).collect()
+    (0..workers)
+        .map(|_| socket_for(bound, true).map_err(describe))
+        .collect()
 }
 
 fn describe_bind_error(error: &io::Error) -> String {
@@ -72,13 +75,20 @@ mod tests {
         let first = bind("127.0.0.1:0".parse().expect("addr"), 1).expect("bind");
         let taken = first[0].local_addr().expect("addr");
         let error = bind(taken, 2).expect_err("in use");
-        assert_eq!(error.to_string(), format!("cannot listen on {taken}: address already in use"));
+        assert_eq!(
+            error.to_string(),
+            format!("cannot listen on {taken}: address already in use")
+        );
     }
 
     #[test]
     fn several_workers_share_one_port() {
         let listeners = bind("127.0.0.1:0".parse().expect("addr"), 3).expect("bind");
         let port = listeners[0].local_addr().expect("addr").port();
-        assert!(listeners.iter().all(|l| l.local_addr().expect("addr").port() == port));
+        assert!(
+            listeners
+                .iter()
+                .all(|l| l.local_addr().expect("addr").port() == port)
+        );
     }
 }

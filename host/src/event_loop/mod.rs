@@ -25,6 +25,9 @@ pub const MAX_ROUNDS_PER_WAKEUP: usize = 64;
 /// The longest pause between re-instantiations of a server guest that keeps trapping.
 pub const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(5);
 
+/// How often a worker logs its boundary crossings (at debug level, for the benchmarks).
+pub const CROSSINGS_REPORT: Duration = Duration::from_millis(500);
+
 /// How a worker ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -62,13 +65,22 @@ pub struct WorkerConfig {
 /// The guest failed to start, trapped in run mode, or waits for nothing in run mode.
 pub fn run_worker(config: WorkerConfig) -> anyhow::Result<(u8, Crossings)> {
     let mut poll = Poll::new()?;
-    let mut net = Net::new(poll.registry().try_clone()?, config.policy.clone(), config.index);
-    for listener in config.listeners.iter().map(std::net::TcpListener::try_clone) {
+    let mut net = Net::new(
+        poll.registry().try_clone()?,
+        config.policy.clone(),
+        config.index,
+    );
+    for listener in config
+        .listeners
+        .iter()
+        .map(std::net::TcpListener::try_clone)
+    {
         net.add_listener(listener?)?;
     }
     let mut guest = start_guest(&config, net)?;
     let mut events = Events::with_capacity(1024);
     let mut restarts = 0u32;
+    let mut report = Instant::now();
     loop {
         if let Err(trap) = deliver(&mut guest) {
             if config.mode == Mode::Run {
@@ -79,20 +91,39 @@ pub fn run_worker(config: WorkerConfig) -> anyhow::Result<(u8, Crossings)> {
             continue;
         }
         restarts = restarts.saturating_sub(1);
+        if tracing::enabled!(tracing::Level::DEBUG) && report.elapsed() >= CROSSINGS_REPORT {
+            report = Instant::now();
+            let crossings = guest.net().crossings();
+            tracing::debug!(
+                worker = config.index,
+                guest_calls = crossings.guest_calls,
+                import_calls = crossings.import_calls,
+                "crossings"
+            );
+        }
         if let Some(code) = guest.net().stopped() {
             return Ok((code, guest.net().crossings()));
         }
         if config.mode == Mode::Run && !guest.net().has_sources() {
-            bail!("the guest is waiting for nothing (no connection, timer or listener) and never called stop");
+            bail!(
+                "the guest is waiting for nothing (no connection, timer or listener) and never called stop"
+            );
         }
         wait(&mut poll, &mut events, guest.net())?;
         let net = guest.net();
         for event in &events {
             let hang_up = event.is_read_closed() || event.is_write_closed();
-            net.on_ready(event.token(), event.is_readable(), event.is_writable(), event.is_error(), hang_up);
+            net.on_ready(
+                event.token(),
+                event.is_readable(),
+                event.is_writable(),
+                event.is_error(),
+                hang_up,
+            );
         }
         net.accept_ready(Instant::now());
         net.fire_timers();
+        net.sweep_closing(Instant::now());
         net.read_ready();
     }
 }
@@ -100,17 +131,30 @@ pub fn run_worker(config: WorkerConfig) -> anyhow::Result<(u8, Crossings)> {
 fn start_guest(config: &WorkerConfig, net: Net) -> anyhow::Result<Guest> {
     let mut guest = config.program.instantiate(net, config.max_memory)?;
     guest.start(&config.args, &config.options)?;
+    guest.net().flush();
     Ok(guest)
 }
 
 /// Replaces a trapped guest: its connections are lost, the listeners and the worker stay.
-fn restart(config: &WorkerConfig, guest: Guest, trap: &anyhow::Error, restarts: u32) -> anyhow::Result<Guest> {
+fn restart(
+    config: &WorkerConfig,
+    guest: Guest,
+    trap: &anyhow::Error,
+    restarts: u32,
+) -> anyhow::Result<Guest> {
     let mut net = guest.into_net();
     let lost = net.connection_count();
     net.reset_guest_state();
     let backoff = Duration::from_millis(50u64 << restarts.min(8)).min(MAX_RESTART_BACKOFF);
-    let backoff = if restarts <= 1 { Duration::ZERO } else { backoff };
-    tracing::error!(worker = config.index, "{trap}; closed {lost} connections, restarting the guest in {backoff:?}");
+    let backoff = if restarts <= 1 {
+        Duration::ZERO
+    } else {
+        backoff
+    };
+    tracing::error!(
+        worker = config.index,
+        "{trap}; closed {lost} connections, restarting the guest in {backoff:?}"
+    );
     std::thread::sleep(backoff);
     start_guest(config, net)
 }
@@ -124,6 +168,7 @@ fn deliver(guest: &mut Guest) -> anyhow::Result<()> {
         let events = guest.net().take_pending();
         let now = guest.net().now();
         guest.handle_events(now, &events)?;
+        guest.net().flush();
         // The guest may have turned reading on for sockets that already have bytes.
         guest.net().read_ready();
     }
@@ -135,7 +180,14 @@ fn wait(poll: &mut Poll, events: &mut Events, net: &mut Net) -> io::Result<()> {
     let timeout = if net.has_reads() || net.has_pending() || net.has_accepts(now) {
         Some(Duration::ZERO)
     } else {
-        net.next_wakeup().map(|at| at.saturating_duration_since(now))
+        net.next_wakeup()
+            .map(|at| at.saturating_duration_since(now))
+    };
+    // With debug logging on, wake up now and then to report the crossings.
+    let timeout = if tracing::enabled!(tracing::Level::DEBUG) {
+        Some(timeout.map_or(CROSSINGS_REPORT, |t| t.min(CROSSINGS_REPORT)))
+    } else {
+        timeout
     };
     match poll.poll(events, timeout) {
         Err(error) if error.kind() == io::ErrorKind::Interrupted => {

@@ -24,6 +24,13 @@ pub const ACCEPT_BATCH: usize = 128;
 /// How long a listener rests after `EMFILE`/`ENFILE` before accepting again (no busy loop).
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// Bytes the host holds per connection between a guest call and the socket write (the cork):
+/// small sends of one wakeup leave in one syscall; larger sends go straight to the socket.
+pub const CORK: usize = 64 * 1024;
+
+/// How long a connection the guest closed may take to flush what the host still holds.
+pub const LINGER: Duration = Duration::from_secs(30);
+
 /// Chunks still delivered from a connection whose socket reported an error.
 const MAX_CHUNKS_BEFORE_FAILURE: usize = 4;
 
@@ -37,6 +44,8 @@ enum Phase {
     Connecting,
     /// Established.
     Open,
+    /// The guest closed it; the host flushes its cork, then closes (the id is already retired).
+    Closing { deadline: Instant },
 }
 
 /// One connection slot.
@@ -54,6 +63,10 @@ struct Conn {
     write_blocked: bool,
     /// End of stream was delivered; nothing more to read.
     finished_reading: bool,
+    /// Bytes sent by the guest, not yet written to the socket (at most [`CORK`]).
+    out: Vec<u8>,
+    /// Queued in `Net::corked` for the flush after the guest call.
+    corked: bool,
 }
 
 /// A slab slot: the connection, or free with the generation the next occupant gets.
@@ -90,6 +103,12 @@ pub struct Net {
     pending: Vec<Event>,
     /// Slab indices that may have bytes for the guest.
     to_read: Vec<usize>,
+    /// One read buffer for every connection; each event gets a copy of exactly what was read.
+    read_buf: Box<[u8]>,
+    /// Connections whose cork has bytes to write after the guest call.
+    corked: Vec<usize>,
+    /// Connections the guest closed that still flush their cork.
+    closing: Vec<usize>,
     timers: Timers,
     policy: ConnectPolicy,
     epoch: Instant,
@@ -103,17 +122,27 @@ fn socket_error(error: &io::Error) -> SocketError {
     let code = match error.kind() {
         io::ErrorKind::ConnectionRefused => ErrorCode::ConnectionRefused,
         io::ErrorKind::ConnectionReset => ErrorCode::ConnectionReset,
-        io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe => ErrorCode::ConnectionAborted,
+        io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe => {
+            ErrorCode::ConnectionAborted
+        }
         io::ErrorKind::TimedOut => ErrorCode::TimedOut,
-        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => ErrorCode::Unreachable,
+        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
+            ErrorCode::Unreachable
+        }
         _ if is_fd_exhaustion(error) => ErrorCode::ResourceExhausted,
         _ => ErrorCode::Other,
     };
-    SocketError { code, message: error.to_string() }
+    SocketError {
+        code,
+        message: error.to_string(),
+    }
 }
 
 fn unknown(conn: u64) -> SocketError {
-    SocketError { code: ErrorCode::UnknownConnection, message: format!("connection {conn} is closed or unknown") }
+    SocketError {
+        code: ErrorCode::UnknownConnection,
+        message: format!("connection {conn} is closed or unknown"),
+    }
 }
 
 /// `EMFILE` (process) or `ENFILE` (system): out of file descriptors.
@@ -135,6 +164,9 @@ impl Net {
             listeners: Vec::new(),
             pending: Vec::new(),
             to_read: Vec::new(),
+            corked: Vec::new(),
+            read_buf: vec![0u8; READ_CHUNK].into_boxed_slice(),
+            closing: Vec::new(),
             timers: Timers::default(),
             policy,
             epoch: Instant::now(),
@@ -154,8 +186,14 @@ impl Net {
         let local = listener.local_addr()?;
         let mut socket = TcpListener::from_std(listener);
         let token = Token(LISTENER_TOKEN_BASE + self.listeners.len());
-        self.registry.register(&mut socket, token, Interest::READABLE)?;
-        self.listeners.push(Listener { socket, local, ready: true, paused_until: None });
+        self.registry
+            .register(&mut socket, token, Interest::READABLE)?;
+        self.listeners.push(Listener {
+            socket,
+            local,
+            ready: true,
+            paused_until: None,
+        });
         Ok(())
     }
 
@@ -193,7 +231,9 @@ impl Net {
 
     /// Whether the guest can still receive anything: a listener, a connection or a timer.
     pub fn has_sources(&self) -> bool {
-        !self.listeners.is_empty() || self.slots.iter().any(|slot| matches!(slot, Slot::Used(_))) || !self.timers.is_empty()
+        !self.listeners.is_empty()
+            || self.slots.iter().any(|slot| matches!(slot, Slot::Used(_)))
+            || !self.timers.is_empty()
     }
 
     /// How many connections are open.
@@ -203,7 +243,11 @@ impl Net {
 
     fn conn_mut(&mut self, id: u64) -> Option<&mut Conn> {
         match self.slots.get_mut(slot_of(id)) {
-            Some(Slot::Used(conn)) if conn.id == id => Some(conn),
+            Some(Slot::Used(conn))
+                if conn.id == id && !matches!(conn.phase, Phase::Closing { .. }) =>
+            {
+                Some(conn)
+            }
             _ => None,
         }
     }
@@ -216,7 +260,11 @@ impl Net {
         let Slot::Free { generation } = self.slots[index] else {
             unreachable!("free list holds free slots only");
         };
-        if let Err(error) = self.registry.register(&mut socket, Token(index), Interest::READABLE | Interest::WRITABLE) {
+        if let Err(error) = self.registry.register(
+            &mut socket,
+            Token(index),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
             self.free.push(index);
             return Err(error);
         }
@@ -230,14 +278,20 @@ impl Net {
             readable: false,
             write_blocked: false,
             finished_reading: false,
+            out: Vec::new(),
+            corked: false,
         };
         self.slots[index] = Slot::Used(conn);
         Ok(id)
     }
 
     fn remove(&mut self, index: usize) {
-        let Some(Slot::Used(conn)) = self.slots.get(index) else { return };
-        let next = Slot::Free { generation: ((conn.id >> 32) as u32).wrapping_add(1) };
+        let Some(Slot::Used(conn)) = self.slots.get(index) else {
+            return;
+        };
+        let next = Slot::Free {
+            generation: ((conn.id >> 32) as u32).wrapping_add(1),
+        };
         if let Slot::Used(mut conn) = std::mem::replace(&mut self.slots[index], next) {
             // Deregistering can only fail for a socket the poller never saw; dropping closes it.
             let _ = self.registry.deregister(&mut conn.socket);
@@ -245,32 +299,56 @@ impl Net {
         self.free.push(index);
     }
 
-    /// The guest's `send` import: writes what the socket takes now.
+    /// The guest's `send` import: takes what fits in the cork or what the socket takes now.
+    ///
+    /// Small sends are held (at most [`CORK`] bytes) and written together by [`Net::flush`]
+    /// after the guest call; the count returned is what the host took responsibility for.
     pub fn send(&mut self, id: u64, bytes: &[u8]) -> Result<u32, SocketError> {
+        let index = slot_of(id);
         let conn = self.conn_mut(id).ok_or_else(|| unknown(id))?;
-        if conn.phase != Phase::Open {
+        if conn.phase != Phase::Open || conn.write_blocked {
             return Ok(0);
         }
-        let mut written = 0;
-        while written < bytes.len() {
-            match conn.socket.write(&bytes[written..]) {
-                Ok(0) => break,
-                Ok(n) => written += n,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => return Err(socket_error(&error)),
+        let taken = if conn.out.len() + bytes.len() <= CORK {
+            conn.out.extend_from_slice(bytes);
+            if !conn.corked {
+                conn.corked = true;
+                self.corked.push(index);
+            }
+            bytes.len()
+        } else {
+            write_out(conn).map_err(|e| socket_error(&e))?;
+            if conn.write_blocked {
+                return Ok(0);
+            }
+            let written = write_some(&mut conn.socket, bytes).map_err(|e| socket_error(&e))?;
+            if written < bytes.len() {
+                conn.write_blocked = true;
+            }
+            written
+        };
+        Ok(u32::try_from(taken).unwrap_or(u32::MAX))
+    }
+
+    /// Writes every cork filled during the guest call; a socket that fails is reported.
+    pub fn flush(&mut self) {
+        for index in std::mem::take(&mut self.corked) {
+            let Some(Slot::Used(conn)) = self.slots.get_mut(index) else {
+                continue;
+            };
+            conn.corked = false;
+            if let Err(error) = write_out(conn) {
+                self.fail(index, &error);
             }
         }
-        if written < bytes.len() {
-            conn.write_blocked = true;
-        }
-        Ok(u32::try_from(written).unwrap_or(u32::MAX))
     }
 
     /// The guest's `set-read-interest` import.
     pub fn set_read_interest(&mut self, id: u64, on: bool) {
         let index = slot_of(id);
-        let Some(conn) = self.conn_mut(id) else { return };
+        let Some(conn) = self.conn_mut(id) else {
+            return;
+        };
         conn.read_interest = on;
         if on && conn.readable {
             self.to_read.push(index);
@@ -283,30 +361,74 @@ impl Net {
         conn.socket.set_nodelay(on).map_err(|e| socket_error(&e))
     }
 
-    /// The guest's `close` import.
+    /// The guest's `close` import: what the host already took is still written (for up to
+    /// [`LINGER`]), then the socket closes.
     pub fn close(&mut self, id: u64) {
-        if self.conn_mut(id).is_some() {
-            self.remove(slot_of(id));
+        let index = slot_of(id);
+        let Some(conn) = self.conn_mut(id) else {
+            return;
+        };
+        if conn.phase == Phase::Open
+            && !conn.out.is_empty()
+            && write_out(conn).is_ok()
+            && !conn.out.is_empty()
+        {
+            conn.phase = Phase::Closing {
+                deadline: Instant::now() + LINGER,
+            };
+            conn.read_interest = false;
+            self.closing.push(index);
+            return;
+        }
+        self.remove(index);
+    }
+
+    /// Closes lingering connections whose flush is done or whose time is up.
+    pub fn sweep_closing(&mut self, now: Instant) {
+        let closing = std::mem::take(&mut self.closing);
+        for index in closing {
+            let Some(Slot::Used(conn)) = self.slots.get_mut(index) else {
+                continue;
+            };
+            let Phase::Closing { deadline } = conn.phase else {
+                continue;
+            };
+            let flushed = write_out(conn).is_err() || conn.out.is_empty();
+            if flushed || now >= deadline {
+                let _ = conn.socket.shutdown(std::net::Shutdown::Write);
+                self.remove(index);
+            } else {
+                self.closing.push(index);
+            }
         }
     }
 
     /// The guest's `connect` import: checks the policy, then starts a non-blocking connect.
     pub fn connect(&mut self, address: &str) -> Result<u64, SocketError> {
-        let invalid = |message: String| SocketError { code: ErrorCode::InvalidAddress, message };
+        let invalid = |message: String| SocketError {
+            code: ErrorCode::InvalidAddress,
+            message,
+        };
         let resolved = address
             .to_socket_addrs()
             .map_err(|e| invalid(format!("cannot resolve {address}: {e}")))?
             .next()
             .ok_or_else(|| invalid(format!("{address} resolves to no address")))?;
         if !self.policy.allows(address, &resolved) {
-            tracing::warn!(worker = self.worker, "denied outbound connection to {address}: not allowed by --allow-connect");
+            tracing::warn!(
+                worker = self.worker,
+                "denied outbound connection to {address}: not allowed by --allow-connect"
+            );
             return Err(SocketError {
                 code: ErrorCode::NotPermitted,
-                message: format!("connecting to {address} is not allowed; start eddy with --allow-connect {address}"),
+                message: format!(
+                    "connecting to {address} is not allowed; start eddy with --allow-connect {address}"
+                ),
             });
         }
         let socket = TcpStream::connect(resolved).map_err(|e| socket_error(&e))?;
-        self.insert(socket, Phase::Connecting).map_err(|e| socket_error(&e))
+        self.insert(socket, Phase::Connecting)
+            .map_err(|e| socket_error(&e))
     }
 
     /// The guest's `set-timer` import.
@@ -332,7 +454,14 @@ impl Net {
     /// Handles one readiness event from the poller.
     ///
     /// `hang_up` reports that the peer closed its side; the EOF is then read after the data.
-    pub fn on_ready(&mut self, token: Token, readable: bool, writable: bool, error: bool, hang_up: bool) {
+    pub fn on_ready(
+        &mut self,
+        token: Token,
+        readable: bool,
+        writable: bool,
+        error: bool,
+        hang_up: bool,
+    ) {
         if token.0 >= LISTENER_TOKEN_BASE {
             if let Some(listener) = self.listeners.get_mut(token.0 - LISTENER_TOKEN_BASE) {
                 listener.ready = true;
@@ -340,7 +469,15 @@ impl Net {
             return;
         }
         let index = token.0;
-        let Some(Slot::Used(conn)) = self.slots.get_mut(index) else { return };
+        let Some(Slot::Used(conn)) = self.slots.get_mut(index) else {
+            return;
+        };
+        if let Phase::Closing { .. } = conn.phase {
+            if writable || error {
+                self.sweep_closing(Instant::now());
+            }
+            return;
+        }
         if conn.phase == Phase::Connecting {
             if writable || error {
                 self.settle_connect(index);
@@ -348,7 +485,12 @@ impl Net {
             return;
         }
         if error {
-            let failure = conn.socket.take_error().ok().flatten().unwrap_or_else(|| io::Error::from(io::ErrorKind::ConnectionReset));
+            let failure = conn
+                .socket
+                .take_error()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| io::Error::from(io::ErrorKind::ConnectionReset));
             // Bytes that arrived before a reset are still readable: deliver them first.
             conn.readable = true;
             for _ in 0..MAX_CHUNKS_BEFORE_FAILURE {
@@ -369,13 +511,21 @@ impl Net {
             }
         }
         if writable && conn.write_blocked {
-            conn.write_blocked = false;
-            self.pending.push(Event::Writable(conn.id));
+            match write_out(conn) {
+                Ok(()) if conn.out.is_empty() => {
+                    conn.write_blocked = false;
+                    self.pending.push(Event::Writable(conn.id));
+                }
+                Ok(()) => {}
+                Err(error) => self.fail(index, &error),
+            }
         }
     }
 
     fn settle_connect(&mut self, index: usize) {
-        let Some(Slot::Used(conn)) = self.slots.get_mut(index) else { return };
+        let Some(Slot::Used(conn)) = self.slots.get_mut(index) else {
+            return;
+        };
         match conn.socket.take_error() {
             Ok(Some(error)) | Err(error) => return self.fail(index, &error),
             Ok(None) => {}
@@ -393,9 +543,14 @@ impl Net {
     }
 
     fn fail(&mut self, index: usize, error: &io::Error) {
-        let Some(Slot::Used(conn)) = self.slots.get(index) else { return };
+        let Some(Slot::Used(conn)) = self.slots.get(index) else {
+            return;
+        };
         let conn_id = conn.id;
-        self.pending.push(Event::Failed(Failure { conn: conn_id, error: socket_error(error) }));
+        self.pending.push(Event::Failed(Failure {
+            conn: conn_id,
+            error: socket_error(error),
+        }));
         self.remove(index);
     }
 
@@ -411,13 +566,19 @@ impl Net {
 
     /// Reads one chunk for the guest; returns whether it got bytes (more may follow).
     fn read_one(&mut self, index: usize) -> bool {
-        let Some(Slot::Used(conn)) = self.slots.get_mut(index) else { return false };
-        if !conn.read_interest || !conn.readable || conn.finished_reading || conn.phase != Phase::Open {
+        let Some(Slot::Used(conn)) = self.slots.get_mut(index) else {
+            return false;
+        };
+        if !conn.read_interest
+            || !conn.readable
+            || conn.finished_reading
+            || conn.phase != Phase::Open
+        {
             return false;
         }
-        let mut buf = vec![0u8; READ_CHUNK];
+        let buf = &mut self.read_buf;
         loop {
-            return match conn.socket.read(&mut buf) {
+            return match conn.socket.read(buf) {
                 Ok(0) => {
                     conn.readable = false;
                     conn.finished_reading = true;
@@ -432,8 +593,11 @@ impl Net {
                     } else {
                         self.to_read.push(index);
                     }
-                    buf.truncate(n);
-                    self.pending.push(Event::Received(Received { conn: conn.id, bytes: buf }));
+                    let bytes = buf[..n].to_vec();
+                    self.pending.push(Event::Received(Received {
+                        conn: conn.id,
+                        bytes,
+                    }));
                     true
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
@@ -478,9 +642,15 @@ impl Net {
                 }
                 Err(error) if is_fd_exhaustion(&error) => {
                     self.listeners[index].paused_until = Some(now + ACCEPT_BACKOFF);
-                    if self.last_emfile_log.is_none_or(|at| now.duration_since(at) > Duration::from_secs(5)) {
+                    if self
+                        .last_emfile_log
+                        .is_none_or(|at| now.duration_since(at) > Duration::from_secs(5))
+                    {
                         self.last_emfile_log = Some(now);
-                        tracing::error!(worker = self.worker, "accept failed: {error}; pausing accepts for {ACCEPT_BACKOFF:?}");
+                        tracing::error!(
+                            worker = self.worker,
+                            "accept failed: {error}; pausing accepts for {ACCEPT_BACKOFF:?}"
+                        );
                     }
                     return;
                 }
@@ -502,18 +672,45 @@ impl Net {
                 peer: peer.to_string(),
                 local,
             })),
-            Err(error) => tracing::warn!(worker = self.worker, "cannot watch connection from {peer}: {error}"),
+            Err(error) => tracing::warn!(
+                worker = self.worker,
+                "cannot watch connection from {peer}: {error}"
+            ),
         }
     }
 
     /// Whether a listener has connections left over from a capped batch.
     pub fn has_accepts(&self, now: Instant) -> bool {
-        self.listeners.iter().any(|l| l.ready && l.paused_until.is_none_or(|until| now >= until))
+        self.listeners
+            .iter()
+            .any(|l| l.ready && l.paused_until.is_none_or(|until| now >= until))
     }
 
     /// When the poller must wake up at the latest: the next timer or the end of an accept pause.
     pub fn next_wakeup(&mut self) -> Option<Instant> {
-        let timer = self.timers.next_deadline().map(|deadline| self.epoch + Duration::from_nanos(deadline));
+        let linger = self
+            .closing
+            .iter()
+            .filter_map(|&index| match self.slots.get(index) {
+                Some(Slot::Used(Conn {
+                    phase: Phase::Closing { deadline },
+                    ..
+                })) => Some(*deadline),
+                _ => None,
+            });
+        let linger = linger.min();
+        let timers = self.next_timer_or_accept();
+        match (linger, timers) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn next_timer_or_accept(&mut self) -> Option<Instant> {
+        let timer = self
+            .timers
+            .next_deadline()
+            .map(|deadline| self.epoch + Duration::from_nanos(deadline));
         let pause = self.listeners.iter().filter_map(|l| l.paused_until).min();
         timer.into_iter().chain(pause).min()
     }
@@ -533,6 +730,8 @@ impl Net {
         }
         self.pending.clear();
         self.to_read.clear();
+        self.corked.clear();
+        self.closing.clear();
         self.timers.clear();
     }
 
@@ -540,6 +739,34 @@ impl Net {
     pub fn listener_addrs(&self) -> Vec<SocketAddr> {
         self.listeners.iter().map(|l| l.local).collect()
     }
+}
+
+/// Writes as much of the cork as the socket takes; a short write marks the connection blocked.
+fn write_out(conn: &mut Conn) -> io::Result<()> {
+    if conn.out.is_empty() {
+        return Ok(());
+    }
+    let written = write_some(&mut conn.socket, &conn.out)?;
+    conn.out.drain(..written);
+    if !conn.out.is_empty() {
+        conn.write_blocked = true;
+    }
+    Ok(())
+}
+
+/// Writes until the socket would block; returns the bytes written.
+fn write_some(socket: &mut TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    let mut written = 0;
+    while written < bytes.len() {
+        match socket.write(&bytes[written..]) {
+            Ok(0) => break,
+            Ok(n) => written += n,
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(written)
 }
 
 fn slot_of(id: u64) -> usize {

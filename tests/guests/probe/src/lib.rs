@@ -15,7 +15,9 @@ impl TcpServer for Probe {
         let peer = address.clone();
         stream.set_close_callback(move || eddy_guest::print(format!("closed {peer}\n").as_bytes()));
         match stream.read_until_close().await {
-            Ok(rest) => eddy_guest::print(format!("rest {address} {}\n", String::from_utf8_lossy(&rest)).as_bytes()),
+            Ok(rest) => eddy_guest::print(
+                format!("rest {address} {}\n", String::from_utf8_lossy(&rest)).as_bytes(),
+            ),
             Err(error) => eddy_guest::print(format!("error {address} {error}\n").as_bytes()),
         }
     }
