@@ -65,13 +65,22 @@ impl Drop for Server {
 }
 
 fn start(mut command: Command) -> Server {
-    let mut child = command
+    let child = command
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| fail(&format!("start {command:?}: {e}")));
-    let stderr = child.stderr.take().unwrap_or_else(|| fail("no stderr"));
-    let (tx, rx) = mpsc::channel();
+    let (tx, log) = mpsc::channel();
+    let mut server = Server {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        log,
+    };
+    let stderr = server
+        .child
+        .stderr
+        .take()
+        .unwrap_or_else(|| fail("no stderr"));
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if tx.send(line).is_err() {
@@ -81,19 +90,19 @@ fn start(mut command: Command) -> Server {
     });
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let line = rx
+        let Ok(line) = server
+            .log
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .unwrap_or_else(|_| fail(&format!("{command:?} did not start listening")));
+        else {
+            drop(server);
+            fail(&format!("{command:?} did not start listening"));
+        };
         if let Some(addr) = line.split("listening on ").nth(1) {
-            let addr = addr
+            server.addr = addr
                 .trim()
                 .parse()
                 .unwrap_or_else(|e| fail(&format!("bad address in {line:?}: {e}")));
-            return Server {
-                child,
-                addr,
-                log: rx,
-            };
+            return server;
         }
     }
 }

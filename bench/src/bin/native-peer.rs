@@ -93,10 +93,10 @@ fn serve(kind: Kind, addr: SocketAddr) -> io::Result<()> {
             let Some(conn) = conns.get_mut(&token) else {
                 continue;
             };
-            if !drive(kind, conn, &mut buf) {
-                if let Some(mut conn) = conns.remove(&token) {
-                    poll.registry().deregister(&mut conn.socket)?;
-                }
+            if !drive(kind, conn, &mut buf)
+                && let Some(mut conn) = conns.remove(&token)
+            {
+                poll.registry().deregister(&mut conn.socket)?;
             }
         }
     }

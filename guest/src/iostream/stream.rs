@@ -871,14 +871,17 @@ mod tests {
     #[test]
     fn buffered_read_completes_even_after_close() {
         let _host = FakeHost::install();
-        let got: Rc<RefCell<Vec<Result<Vec<u8>, StreamError>>>> = Rc::default();
+        type Results = Vec<Result<Vec<u8>, StreamError>>;
+        let got: Rc<RefCell<Results>> = Rc::default();
         let sink = got.clone();
         serve(8, move |stream| {
             let sink = sink.clone();
             async move {
                 crate::sleep(std::time::Duration::from_secs(1)).await;
-                sink.borrow_mut().push(stream.read_bytes(3, false).await);
-                sink.borrow_mut().push(stream.read_bytes(3, false).await);
+                let first = stream.read_bytes(3, false).await;
+                sink.borrow_mut().push(first);
+                let second = stream.read_bytes(3, false).await;
+                sink.borrow_mut().push(second);
             }
         });
         deliver([received(8, b"abcd"), Event::EndOfStream(8), Event::Timer(1)]);
@@ -974,7 +977,8 @@ mod tests {
                 let second = stream.read_bytes(1, false).await;
                 seen.borrow_mut().push(format!("{second:?}"));
                 drop(second);
-                seen.borrow_mut().push(format!("{:?}", first.await));
+                let first = first.await;
+                seen.borrow_mut().push(format!("{first:?}"));
             }
         });
         deliver([received(13, b"x")]);
