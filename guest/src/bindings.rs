@@ -12,7 +12,7 @@ use crate::host::{ConnId, ErrorCode, Event, Host, Instant, Level, SocketError, T
 use crate::runtime;
 
 wit_bindgen::generate!({
-    path: "../wit",
+    path: "../wit/io",
     world: "eddy:io/io-guest",
     pub_export_macro: true,
     export_macro_name: "export_io_guest",

@@ -16,7 +16,7 @@ use crate::event_loop::Net;
 #[allow(missing_docs)]
 mod wit {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../wit/io",
         world: "eddy:io/io-guest",
     });
 }

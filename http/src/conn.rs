@@ -1,0 +1,435 @@
+//! The server side of one HTTP/1.1 connection as a sans-IO state machine (Tornado's
+//! `HTTP1Connection` reading side): bytes in, complete requests or rejections out.
+//!
+//! The caller loops on [`ServerConn::step`]: on [`Step::NeedData`] it reads and calls
+//! [`ServerConn::feed`] (or [`ServerConn::feed_eof`]); on [`Step::Request`] it answers and
+//! steps again (pipelined requests come out in order); on [`Step::Reject`] it answers with
+//! the status and closes. The state machine never buffers more than the head limit plus one
+//! read beyond what the current request needs.
+
+use super::chunked::ChunkedDecoder;
+use super::framing::{Framing, body_framing};
+use super::gzip::{GzipError, gzip_decompress};
+use super::head::{RequestHead, parse_request_head};
+
+/// The limits one connection enforces.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Bytes a request head may take; past it the request gets 431.
+    pub max_header_size: usize,
+    /// Bytes a body may have (after decompression); past it the request gets 413.
+    pub max_body_size: usize,
+    /// Whether gzip request bodies are decompressed (`--decompress-request`).
+    pub decompress: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_header_size: 64 * 1024, max_body_size: 10 * 1024 * 1024, decompress: false }
+    }
+}
+
+/// What the connection waits for when it needs bytes, so the caller picks the timeout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Between requests, nothing of the next one received (idle timeout).
+    Idle,
+    /// Part of a request head received (header timeout).
+    Head,
+    /// Inside a body (body timeout).
+    Body,
+}
+
+/// A complete request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// The head.
+    pub head: RequestHead,
+    /// The whole body, de-chunked (and decompressed).
+    pub body: Vec<u8>,
+    /// Whether the client wants the connection kept open afterwards.
+    pub keep_alive: bool,
+}
+
+/// A request refused before a handler saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    /// The status to answer with (400, 413, 431, 501, 505).
+    pub status: u16,
+    /// Why, for the log.
+    pub reason: String,
+}
+
+/// What the caller does next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Read more bytes, with the timeout for this phase.
+    NeedData(Phase),
+    /// Write `HTTP/1.1 100 Continue` (the client sent `Expect: 100-continue` and the request
+    /// passed the checks), then step again.
+    Continue,
+    /// A complete request: answer it, then step again.
+    Request(Box<Message>),
+    /// Answer with this status and `Connection: close`, then close.
+    Reject(Rejection),
+    /// The client is done (end of stream between requests): close.
+    Finished,
+}
+
+/// Where the connection is; each variant says how it is entered.
+#[derive(Debug)]
+enum State {
+    /// Waiting for a head: at the start and after every complete request.
+    Head,
+    /// Reading a `Content-Length` body; entered from `Head` when the length is non-zero.
+    Length { head: RequestHead, remaining: u64, body: Vec<u8> },
+    /// Reading a chunked body; entered from `Head` for `Transfer-Encoding: chunked`.
+    Chunked { head: RequestHead, decoder: ChunkedDecoder, body: Vec<u8> },
+    /// A request was rejected or the stream ended; nothing more is parsed.
+    Done,
+}
+
+/// One server connection's parser.
+#[derive(Debug)]
+pub struct ServerConn {
+    limits: Limits,
+    buf: Vec<u8>,
+    /// Bytes of `buf` before `pos` are consumed.
+    pos: usize,
+    eof: bool,
+    state: State,
+}
+
+fn reject(status: u16, reason: impl Into<String>) -> Step {
+    Step::Reject(Rejection { status, reason: reason.into() })
+}
+
+impl ServerConn {
+    /// A connection waiting for its first request.
+    pub fn new(limits: Limits) -> Self {
+        Self { limits, buf: Vec::new(), pos: 0, eof: false, state: State::Head }
+    }
+
+    /// Adds bytes read from the socket.
+    pub fn feed(&mut self, data: &[u8]) {
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(data);
+    }
+
+    /// Records that the peer closed its side: no more bytes will come.
+    pub fn feed_eof(&mut self) {
+        self.eof = true;
+    }
+
+    /// Bytes received and not yet consumed.
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// Advances as far as the buffered bytes allow.
+    pub fn step(&mut self) -> Step {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Head => self.step_head(),
+            State::Length { head, remaining, body } => self.step_length(head, remaining, body),
+            State::Chunked { head, decoder, body } => self.step_chunked(head, decoder, body),
+            State::Done => Step::Finished,
+        }
+    }
+
+    fn rest(&self) -> &[u8] {
+        self.buf.get(self.pos..).unwrap_or_default()
+    }
+
+    fn step_head(&mut self) -> Step {
+        let parsed = parse_request_head(self.rest(), self.limits.max_header_size);
+        let (head, used) = match parsed {
+            Err(error) => return reject(error.status(), error.reason()),
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                let started = self.rest().iter().any(|&b| b != b'\r' && b != b'\n');
+                if self.eof {
+                    // A head cut short by the peer cannot be answered meaningfully.
+                    return Step::Finished;
+                }
+                self.state = State::Head;
+                return Step::NeedData(if started { Phase::Head } else { Phase::Idle });
+            }
+        };
+        self.pos += used;
+        let framing = match body_framing(&head) {
+            Ok(framing) => framing,
+            Err(error) => return reject(error.status(), error.reason()),
+        };
+        match framing {
+            Framing::None | Framing::Length(0) => self.finish(head, Vec::new()),
+            Framing::Length(length) => {
+                if length > self.limits.max_body_size as u64 {
+                    return reject(413, format!("Content-Length {length} exceeds the body limit"));
+                }
+                let continues = head.expects_continue() && self.buffered() == 0;
+                self.state = State::Length { head, remaining: length, body: Vec::new() };
+                if continues { Step::Continue } else { self.step() }
+            }
+            Framing::Chunked => {
+                let continues = head.expects_continue() && self.buffered() == 0;
+                self.state = State::Chunked { head, decoder: ChunkedDecoder::new(), body: Vec::new() };
+                if continues { Step::Continue } else { self.step() }
+            }
+        }
+    }
+
+    fn step_length(&mut self, head: RequestHead, remaining: u64, mut body: Vec<u8>) -> Step {
+        let rest = self.rest();
+        let take = rest.len().min(usize::try_from(remaining).unwrap_or(usize::MAX));
+        body.extend_from_slice(rest.get(..take).unwrap_or_default());
+        self.pos += take;
+        let remaining = remaining - take as u64;
+        if remaining == 0 {
+            return self.finish(head, body);
+        }
+        if self.eof {
+            return Step::Finished;
+        }
+        self.state = State::Length { head, remaining, body };
+        Step::NeedData(Phase::Body)
+    }
+
+    fn step_chunked(&mut self, head: RequestHead, mut decoder: ChunkedDecoder, mut body: Vec<u8>) -> Step {
+        loop {
+            let decoded = match decoder.decode(self.rest()) {
+                Ok(decoded) => decoded,
+                Err(error) => return reject(error.status(), error.reason()),
+            };
+            if let Some(range) = decoded.data {
+                body.extend_from_slice(self.rest().get(range).unwrap_or_default());
+                if body.len() > self.limits.max_body_size {
+                    return reject(413, "chunked body exceeds the body limit");
+                }
+            }
+            self.pos += decoded.consumed;
+            if decoded.done {
+                return self.finish(head, body);
+            }
+            if decoded.consumed == 0 {
+                break;
+            }
+        }
+        if self.eof {
+            return Step::Finished;
+        }
+        self.state = State::Chunked { head, decoder, body };
+        Step::NeedData(Phase::Body)
+    }
+
+    /// A request is complete: decompress if asked, and get ready for the next one.
+    fn finish(&mut self, mut head: RequestHead, mut body: Vec<u8>) -> Step {
+        if self.limits.decompress && is_gzip(&head) {
+            body = match gzip_decompress(&body, self.limits.max_body_size) {
+                Ok(plain) => plain,
+                Err(GzipError::TooLarge) => return reject(413, "decompressed body exceeds the body limit"),
+                Err(error) => return reject(400, format!("bad gzip body: {}", error.reason())),
+            };
+            // Tornado's _GzipMessageDelegate: the handler sees the decoded body.
+            head.headers.remove("Content-Encoding");
+            head.headers.add("X-Consumed-Content-Encoding", "gzip");
+            head.headers.set("Content-Length", body.len().to_string());
+        }
+        let keep_alive = head.wants_keep_alive();
+        self.state = State::Head;
+        Step::Request(Box::new(Message { head, body, keep_alive }))
+    }
+}
+
+fn is_gzip(head: &RequestHead) -> bool {
+    head.headers.get("Content-Encoding").is_some_and(|v| v.eq_ignore_ascii_case(b"gzip"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> ServerConn {
+        ServerConn::new(Limits { max_header_size: 1024, max_body_size: 64, decompress: true })
+    }
+
+    /// Feeds `input` in the given pieces and collects every step until more data is needed.
+    fn run(conn: &mut ServerConn, pieces: &[&[u8]], eof: bool) -> Vec<Step> {
+        let mut steps = Vec::new();
+        for (i, piece) in pieces.iter().enumerate() {
+            conn.feed(piece);
+            if eof && i + 1 == pieces.len() {
+                conn.feed_eof();
+            }
+            loop {
+                let step = conn.step();
+                let stop = matches!(step, Step::NeedData(_) | Step::Reject(_) | Step::Finished);
+                steps.push(step);
+                if stop {
+                    break;
+                }
+            }
+        }
+        steps
+    }
+
+    fn bodies(steps: &[Step]) -> Vec<(String, Vec<u8>)> {
+        steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Request(m) => Some((m.head.uri.clone(), m.body.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn status(steps: &[Step]) -> Option<u16> {
+        steps.iter().find_map(|s| match s {
+            Step::Reject(r) => Some(r.status),
+            _ => None,
+        })
+    }
+
+    const PIPELINE: &[u8] = b"\r\nPOST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello\
+POST /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nT: v\r\n\r\n\
+GET /c HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    #[test]
+    fn pipelined_requests_come_out_in_order() {
+        let steps = run(&mut conn(), &[PIPELINE], false);
+        assert_eq!(
+            bodies(&steps),
+            [("/a".into(), b"hello".to_vec()), ("/b".into(), b"abcde".to_vec()), ("/c".into(), vec![])]
+        );
+        assert_eq!(steps.last(), Some(&Step::NeedData(Phase::Idle)));
+    }
+
+    #[test]
+    fn every_split_point_parses_identically() {
+        let whole = bodies(&run(&mut conn(), &[PIPELINE], false));
+        for split in 0..=PIPELINE.len() {
+            let (a, b) = PIPELINE.split_at(split);
+            assert_eq!(bodies(&run(&mut conn(), &[a, b], false)), whole, "split at {split}");
+        }
+    }
+
+    #[test]
+    fn byte_at_a_time_parses_identically() {
+        let mut c = conn();
+        let pieces: Vec<&[u8]> = PIPELINE.chunks(1).collect();
+        assert_eq!(bodies(&run(&mut c, &pieces, false)).len(), 3);
+    }
+
+    #[test]
+    fn reports_the_phase_for_timeouts() {
+        let mut c = conn();
+        assert_eq!(run(&mut c, &[b"\r\n"], false), [Step::NeedData(Phase::Idle)]);
+        assert_eq!(run(&mut c, &[b"GET / HT"], false), [Step::NeedData(Phase::Head)]);
+        let steps = run(&mut c, &[b"TP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\na"], false);
+        assert_eq!(steps, [Step::NeedData(Phase::Body)]);
+    }
+
+    #[test]
+    fn smuggling_shapes_are_rejected() {
+        let cases: &[(&[u8], u16)] = &[
+            (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: x\r\nX: a\0b\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 65\r\n\r\n", 413),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\n", 400),
+        ];
+        for (input, expected) in cases {
+            let steps = run(&mut conn(), &[input], false);
+            assert_eq!(status(&steps), Some(*expected), "{}", String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn an_over_long_request_line_is_431() {
+        let mut line = b"GET /".to_vec();
+        line.extend(std::iter::repeat_n(b'a', 100_000));
+        assert_eq!(status(&run(&mut conn(), &[&line], false)), Some(431));
+    }
+
+    #[test]
+    fn chunked_bodies_past_the_limit_are_413() {
+        let input = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n";
+        let mut c = conn();
+        let mut pieces = vec![&input[..]];
+        let data = [b'a'; 0x40];
+        pieces.push(&data);
+        pieces.push(b"\r\n1\r\nb\r\n");
+        assert_eq!(status(&run(&mut c, &pieces, false)), Some(413));
+    }
+
+    #[test]
+    fn continue_only_when_the_request_is_accepted_and_no_body_is_buffered() {
+        let head = b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nContent-Length: 2\r\n\r\n";
+        let mut c = conn();
+        assert_eq!(run(&mut c, &[head], false)[0], Step::Continue);
+        let big = b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 100\r\n\r\n";
+        assert_eq!(status(&run(&mut conn(), &[big], false)), Some(413));
+        let with_body = b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok";
+        assert!(!run(&mut conn(), &[with_body], false).contains(&Step::Continue));
+    }
+
+    #[test]
+    fn keep_alive_follows_version_and_connection_tokens() {
+        let cases: &[(&[u8], bool)] = &[
+            (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", true),
+            (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: foo, Close\r\n\r\n", false),
+            (b"GET / HTTP/1.0\r\n\r\n", false),
+            (b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", true),
+        ];
+        for (input, keep) in cases {
+            let steps = run(&mut conn(), &[input], false);
+            let Some(Step::Request(m)) = steps.first() else { panic!("{steps:?}") };
+            assert_eq!(m.keep_alive, *keep, "{}", String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn eof_between_requests_finishes_and_mid_request_too() {
+        assert_eq!(run(&mut conn(), &[b""], true), [Step::Finished]);
+        assert_eq!(run(&mut conn(), &[b"GET / HT"], true), [Step::Finished]);
+    }
+
+    #[test]
+    fn gzip_bodies_are_decompressed_within_the_limit() {
+        let packed = crate::gzip::gzip_compress(b"small", 6);
+        let mut input = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n", packed.len())
+            .into_bytes();
+        input.extend(&packed);
+        let steps = run(&mut conn(), &[&input], false);
+        assert_eq!(bodies(&steps), [("/".into(), b"small".to_vec())]);
+        let bomb = crate::gzip::gzip_compress(&[0u8; 1000], 6);
+        let mut input = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n", bomb.len())
+            .into_bytes();
+        input.extend(&bomb);
+        assert_eq!(status(&run(&mut conn(), &[&input], false)), Some(413));
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..2000 {
+            let mut bytes = Vec::new();
+            for _ in 0..(seed % 200) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                bytes.push(b"GET /HTP1.\r\n:Hostchunked0123456789abcdefContent-Length \t\0"[(seed % 56) as usize]);
+            }
+            let _ = run(&mut conn(), &[&bytes], true);
+        }
+    }
+}

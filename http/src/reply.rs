@@ -1,0 +1,229 @@
+//! Responses and their encoding on the wire.
+//!
+//! A handler returns a whole [`Response`]; [`encode`] turns it into bytes for one request:
+//! status line, `Date`, `Server: eddy`, `Content-Length`, the connection header when needed,
+//! optional gzip (Tornado's `GZipContentEncoding` rules), no body for HEAD/1xx/204/304. A
+//! header value with CR, LF or NUL can never reach the wire: the response becomes a 500.
+
+use super::gzip::{GZIP_LEVEL, MIN_LENGTH, accepts_gzip, compressible_type, gzip_compress};
+use super::head::Version;
+use super::headers::HeaderMap;
+use super::json::Json;
+use super::response::{error_page, write_response_head};
+
+/// Headers the server owns: a handler's values for them are replaced.
+const SERVER_OWNED: [&str; 4] = ["Content-Length", "Transfer-Encoding", "Connection", "Date"];
+
+/// One HTTP response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    /// The status code (100–999; anything else is answered as a 500).
+    pub status: u16,
+    /// Header fields.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Default for Response {
+    fn default() -> Self {
+        Self::new(200)
+    }
+}
+
+impl Response {
+    /// An empty response with `status`.
+    pub fn new(status: u16) -> Self {
+        Self { status, headers: HeaderMap::new(), body: Vec::new() }
+    }
+
+    /// A `text/plain; charset=UTF-8` response.
+    pub fn text(status: u16, body: impl Into<Vec<u8>>) -> Self {
+        Self::new(status).header("Content-Type", "text/plain; charset=UTF-8").body(body)
+    }
+
+    /// An `application/json; charset=UTF-8` response.
+    pub fn json(status: u16, value: &Json) -> Self {
+        Self::new(status).header("Content-Type", "application/json; charset=UTF-8").body(value.to_string())
+    }
+
+    /// Tornado's HTML error page for `status`.
+    pub fn error(status: u16) -> Self {
+        Self::new(status).header("Content-Type", "text/html; charset=UTF-8").body(error_page(status))
+    }
+
+    /// Adds a header field (builder style).
+    pub fn header(mut self, name: &str, value: impl Into<Vec<u8>>) -> Self {
+        self.headers.add(name, value);
+        self
+    }
+
+    /// Sets the body (builder style).
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+}
+
+/// How [`encode`] frames one response.
+#[derive(Clone, Debug)]
+pub struct EncodeOptions<'a> {
+    /// The request's method (`HEAD` gets no body).
+    pub method: &'a str,
+    /// The request's version; the response uses the same.
+    pub version: Version,
+    /// The request's `Accept-Encoding`, for `--gzip`.
+    pub accept_encoding: Option<&'a [u8]>,
+    /// Whether the connection stays open after this response.
+    pub keep_alive: bool,
+    /// Whether `--gzip` is on.
+    pub gzip: bool,
+    /// The `Date` value (an IMF-fixdate).
+    pub date: &'a str,
+}
+
+fn has_body(method: &str, status: u16) -> bool {
+    !(method == "HEAD" || (100..200).contains(&status) || status == 204 || status == 304)
+}
+
+/// Encodes `response` for one request, as bytes ready to write.
+pub fn encode(mut response: Response, options: &EncodeOptions<'_>) -> Vec<u8> {
+    if !(100..=999).contains(&response.status) {
+        response = Response::error(500);
+    }
+    for name in SERVER_OWNED {
+        response.headers.remove(name);
+    }
+    if options.gzip {
+        gzip_body(&mut response, options.accept_encoding);
+    }
+    let status = response.status;
+    let mut headers = response.headers;
+    headers.set("Date", options.date.as_bytes().to_vec());
+    if !headers.contains("Server") {
+        headers.add("Server", "eddy");
+    }
+    if status != 204 && status != 304 && !(100..200).contains(&status) {
+        if !headers.contains("Content-Type") && !response.body.is_empty() {
+            headers.add("Content-Type", "text/html; charset=UTF-8");
+        }
+        headers.add("Content-Length", response.body.len().to_string());
+    }
+    if !options.keep_alive {
+        headers.add("Connection", "close");
+    } else if options.version == Version::Http10 {
+        headers.add("Connection", "keep-alive");
+    }
+    let mut out = Vec::with_capacity(256 + response.body.len());
+    if write_response_head(&mut out, options.version, status, &headers).is_err() {
+        // A handler put CR/LF/NUL in a header: never split the response, answer 500.
+        return encode(Response::error(500), options);
+    }
+    if has_body(options.method, status) {
+        out.extend_from_slice(&response.body);
+    }
+    out
+}
+
+/// Tornado's `GZipContentEncoding`: compress compressible bodies of at least `MIN_LENGTH`
+/// bytes for clients that accept gzip, and say `Vary: Accept-Encoding` either way.
+fn gzip_body(response: &mut Response, accept_encoding: Option<&[u8]>) {
+    let content_type = response.headers.get_str("Content-Type").unwrap_or("");
+    if !compressible_type(content_type) || matches!(response.status, 204 | 304) {
+        return;
+    }
+    match response.headers.get_combined("Vary") {
+        Some(vary) if !String::from_utf8_lossy(&vary).to_ascii_lowercase().contains("accept-encoding") => {
+            let mut value = vary;
+            value.extend_from_slice(b", Accept-Encoding");
+            response.headers.set("Vary", value);
+        }
+        Some(_) => {}
+        None => response.headers.add("Vary", "Accept-Encoding"),
+    }
+    let wants = accept_encoding.is_some_and(accepts_gzip);
+    if wants && response.body.len() >= MIN_LENGTH && !response.headers.contains("Content-Encoding") {
+        response.body = gzip_compress(&response.body, GZIP_LEVEL);
+        response.headers.add("Content-Encoding", "gzip");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(method: &str, keep_alive: bool) -> EncodeOptions<'_> {
+        EncodeOptions {
+            method,
+            version: Version::Http11,
+            accept_encoding: None,
+            keep_alive,
+            gzip: false,
+            date: "Sun, 06 Nov 1994 08:49:37 GMT",
+        }
+    }
+
+    #[test]
+    fn encodes_status_date_server_and_length() {
+        let out = encode(Response::text(200, "hi"), &options("GET", true));
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=UTF-8\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+Server: eddy\r\nContent-Length: 2\r\n\r\nhi"
+        );
+    }
+
+    #[test]
+    fn head_keeps_the_length_but_drops_the_body() {
+        let out = encode(Response::text(200, "hello"), &options("HEAD", false));
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.contains("Content-Length: 5\r\n") && text.contains("Connection: close\r\n"), "{text}");
+        assert!(text.ends_with("\r\n\r\n"), "{text}");
+    }
+
+    #[test]
+    fn no_length_or_body_for_204_and_304() {
+        for status in [204, 304] {
+            let text = String::from_utf8_lossy(&encode(Response::new(status).body("x"), &options("GET", true))).into_owned();
+            assert!(!text.contains("Content-Length") && text.ends_with("\r\n\r\n"), "{text}");
+        }
+    }
+
+    #[test]
+    fn header_injection_becomes_a_500() {
+        let response = Response::new(200).header("X-Bad", "a\r\nSet-Cookie: evil=1");
+        let text = String::from_utf8_lossy(&encode(response, &options("GET", true))).into_owned();
+        assert!(text.starts_with("HTTP/1.1 500 Internal Server Error\r\n") && !text.contains("evil"), "{text}");
+    }
+
+    #[test]
+    fn http10_keep_alive_is_announced() {
+        let mut opts = options("GET", true);
+        opts.version = Version::Http10;
+        let text = String::from_utf8_lossy(&encode(Response::text(200, "x"), &opts)).into_owned();
+        assert!(text.starts_with("HTTP/1.0 200 OK\r\n") && text.contains("Connection: keep-alive\r\n"), "{text}");
+    }
+
+    #[test]
+    fn gzips_large_compressible_bodies_for_clients_that_accept_it() {
+        let mut opts = options("GET", true);
+        opts.gzip = true;
+        opts.accept_encoding = Some(b"gzip, deflate");
+        let body = "a".repeat(4096);
+        let out = encode(Response::text(200, body.clone()), &opts);
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.contains("Content-Encoding: gzip\r\n") && text.contains("Vary: Accept-Encoding\r\n"), "{text}");
+        let start = out.windows(4).position(|w| w == b"\r\n\r\n").map_or(0, |p| p + 4);
+        let plain = crate::gzip::gzip_decompress(&out[start..], 1 << 20).expect("valid gzip");
+        assert_eq!(plain, body.as_bytes());
+        // Small bodies stay plain but still vary.
+        let text = String::from_utf8_lossy(&encode(Response::text(200, "tiny"), &opts)).into_owned();
+        assert!(!text.contains("Content-Encoding") && text.contains("Vary: Accept-Encoding"), "{text}");
+    }
+
+    #[test]
+    fn invalid_status_becomes_a_500() {
+        let text = String::from_utf8_lossy(&encode(Response::new(42), &options("GET", true))).into_owned();
+        assert!(text.starts_with("HTTP/1.1 500 "), "{text}");
+    }
+}

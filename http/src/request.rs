@@ -1,0 +1,239 @@
+//! The request object handlers see: Tornado's `HTTPServerRequest`, parsed once.
+//!
+//! A [`Request`] is built from [`RequestParts`] (what the connection or the WIT record
+//! carries); building it parses the query string and the body arguments (urlencoded or
+//! multipart/form-data, blank values kept) and splits the host name from the port.
+
+use std::time::Duration;
+
+use super::cookies::parse_cookie;
+use super::head::Version;
+use super::headers::HeaderMap;
+use super::multipart::{UploadedFile, boundary_from_content_type, parse_header_params, parse_multipart_form_data};
+use super::query::{parse_qs_bytes, split_uri};
+
+/// The raw parts a [`Request`] is built from.
+#[derive(Clone, Debug)]
+pub struct RequestParts {
+    /// The method.
+    pub method: String,
+    /// The request target as sent.
+    pub uri: String,
+    /// The protocol version.
+    pub version: Version,
+    /// The header fields.
+    pub headers: HeaderMap,
+    /// The complete body.
+    pub body: Vec<u8>,
+    /// The client's address.
+    pub remote_ip: String,
+    /// `http` or `https`.
+    pub protocol: String,
+    /// The Host header, or the server's default.
+    pub host: String,
+    /// When the first byte of the request arrived, in nanoseconds since the Unix epoch.
+    pub start_time: u64,
+}
+
+/// One HTTP request, as handlers see it (Tornado's `HTTPServerRequest`).
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// The method, e.g. `GET`.
+    pub method: String,
+    /// The request target as sent, e.g. `/a/b?c=d`.
+    pub uri: String,
+    /// The path part of `uri` (still percent-encoded).
+    pub path: String,
+    /// The query part of `uri` without `?` (empty when there is none).
+    pub query: String,
+    /// The protocol version.
+    pub version: Version,
+    /// The header fields (case-insensitive names, several values per name allowed).
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Vec<u8>,
+    /// The client's address.
+    pub remote_ip: String,
+    /// `http` or `https`.
+    pub protocol: String,
+    /// The Host header (or the server's default).
+    pub host: String,
+    /// `host` without the port, lower-cased.
+    pub host_name: String,
+    /// Arguments from the query string, in order, blank values kept.
+    pub query_arguments: Vec<(String, Vec<u8>)>,
+    /// Arguments from a urlencoded or multipart body, in order, blank values kept.
+    pub body_arguments: Vec<(String, Vec<u8>)>,
+    /// Files uploaded in a multipart body, by field name.
+    pub files: Vec<(String, UploadedFile)>,
+    /// When the first byte of the request arrived, in nanoseconds since the Unix epoch.
+    pub start_time: u64,
+}
+
+impl Request {
+    /// Builds the request object, parsing query and body arguments.
+    ///
+    /// A body that claims a form type but does not parse leaves `body_arguments` and `files`
+    /// empty (Tornado logs and carries on the same way); the raw `body` is always there.
+    pub fn new(parts: RequestParts) -> Self {
+        let (path, query) = split_uri(&parts.uri);
+        let (path, query) = (path.to_owned(), query.unwrap_or("").to_owned());
+        let query_arguments = parse_qs_bytes(query.as_bytes(), true);
+        let (body_arguments, files) = body_arguments(&parts.headers, &parts.body);
+        let host_name = host_name(&parts.host);
+        Self {
+            method: parts.method,
+            uri: parts.uri,
+            path,
+            query,
+            version: parts.version,
+            headers: parts.headers,
+            body: parts.body,
+            remote_ip: parts.remote_ip,
+            protocol: parts.protocol,
+            host: parts.host,
+            host_name,
+            query_arguments,
+            body_arguments,
+            files,
+            start_time: parts.start_time,
+        }
+    }
+
+    /// Every argument, query first then body (Tornado's `arguments`).
+    pub fn arguments(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.query_arguments
+            .iter()
+            .chain(&self.body_arguments)
+            .map(|(name, value)| (name.as_str(), value.as_slice()))
+    }
+
+    /// The last value of argument `name` as text (Tornado's `get_argument`), if present.
+    pub fn argument(&self, name: &str) -> Option<String> {
+        self.arguments()
+            .filter(|(key, _)| *key == name)
+            .last()
+            .map(|(_, value)| String::from_utf8_lossy(value).into_owned())
+    }
+
+    /// Every value of argument `name` as text (Tornado's `get_arguments`).
+    pub fn argument_values(&self, name: &str) -> Vec<String> {
+        self.arguments()
+            .filter(|(key, _)| *key == name)
+            .map(|(_, value)| String::from_utf8_lossy(value).into_owned())
+            .collect()
+    }
+
+    /// The cookies sent, parsed from every `Cookie` header.
+    pub fn cookies(&self) -> Vec<(String, String)> {
+        self.headers
+            .get_all("Cookie")
+            .flat_map(|value| parse_cookie(&String::from_utf8_lossy(value)))
+            .collect()
+    }
+
+    /// The value of cookie `name`, if sent.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies().into_iter().find(|(key, _)| key == name).map(|(_, value)| value)
+    }
+
+    /// The full URL, e.g. `http://example.com/a?b=c` (Tornado's `full_url`).
+    pub fn full_url(&self) -> String {
+        format!("{}://{}{}", self.protocol, self.host, self.uri)
+    }
+
+    /// How long the request has been in flight at wall-clock time `now` (ns since the epoch).
+    pub fn request_time(&self, now: u64) -> Duration {
+        Duration::from_nanos(now.saturating_sub(self.start_time))
+    }
+}
+
+/// `host` without its port, lower-cased (`[::1]:80` → `[::1]`).
+fn host_name(host: &str) -> String {
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    name.to_ascii_lowercase()
+}
+
+type BodyArguments = (Vec<(String, Vec<u8>)>, Vec<(String, UploadedFile)>);
+
+/// Tornado's `parse_body_arguments`: urlencoded and multipart/form-data bodies.
+fn body_arguments(headers: &HeaderMap, body: &[u8]) -> BodyArguments {
+    let Some(content_type) = headers.get_str("Content-Type") else { return Default::default() };
+    let (kind, _) = parse_header_params(content_type);
+    match kind.to_ascii_lowercase().as_str() {
+        "application/x-www-form-urlencoded" => (parse_qs_bytes(body, true), Vec::new()),
+        "multipart/form-data" => boundary_from_content_type(content_type)
+            .and_then(|boundary| parse_multipart_form_data(&boundary, body).ok())
+            .unwrap_or_default(),
+        _ => Default::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(uri: &str, headers: &[(&str, &str)], body: &[u8]) -> Request {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.add(*name, value.as_bytes().to_vec());
+        }
+        Request::new(RequestParts {
+            method: "POST".into(),
+            uri: uri.into(),
+            version: Version::Http11,
+            headers: map,
+            body: body.to_vec(),
+            remote_ip: "127.0.0.1".into(),
+            protocol: "http".into(),
+            host: "Example.COM:8080".into(),
+            start_time: 0,
+        })
+    }
+
+    #[test]
+    fn splits_the_uri_and_keeps_blank_query_values() {
+        let req = request("/a/b?x=1&y=&x=%20z", &[], b"");
+        assert_eq!((req.path.as_str(), req.query.as_str()), ("/a/b", "x=1&y=&x=%20z"));
+        assert_eq!(req.argument_values("x"), ["1", " z"]);
+        assert_eq!(req.argument("y").as_deref(), Some(""));
+        assert_eq!(req.host_name, "example.com");
+        assert_eq!(req.full_url(), "http://Example.COM:8080/a/b?x=1&y=&x=%20z");
+    }
+
+    #[test]
+    fn parses_urlencoded_bodies_after_the_query() {
+        let req = request("/?a=1", &[("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")], b"a=2&b=");
+        let all: Vec<_> = req.arguments().map(|(k, v)| (k.to_owned(), v.to_vec())).collect();
+        assert_eq!(all, [("a".into(), b"1".to_vec()), ("a".into(), b"2".to_vec()), ("b".into(), vec![])]);
+        assert_eq!(req.argument("a").as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn parses_multipart_fields_and_files() {
+        let body = b"--XX\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nv\r\n--XX\r\n\
+Content-Disposition: form-data; name=\"up\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nhi\r\n--XX--\r\n";
+        let req = request("/", &[("Content-Type", "multipart/form-data; boundary=XX")], body);
+        assert_eq!(req.argument("f").as_deref(), Some("v"));
+        let (name, file) = &req.files[0];
+        assert_eq!((name.as_str(), file.filename.as_str(), file.content_type.as_str()), ("up", "a.txt", "text/plain"));
+        assert_eq!(file.body, b"hi");
+    }
+
+    #[test]
+    fn reads_cookies_from_every_cookie_header() {
+        let req = request("/", &[("Cookie", "a=1; b=\"two\""), ("Cookie", "c=3")], b"");
+        assert_eq!(req.cookie("b").as_deref(), Some("two"));
+        assert_eq!(req.cookie("c").as_deref(), Some("3"));
+    }
+
+    #[test]
+    fn host_name_handles_ipv6_and_missing_ports() {
+        assert_eq!(host_name("[::1]:80"), "[::1]");
+        assert_eq!(host_name("[::1]"), "[::1]");
+        assert_eq!(host_name("a:"), "a:");
+    }
+}
