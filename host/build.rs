@@ -13,8 +13,12 @@ use wit_component::ComponentEncoder;
 
 /// The guest crates to build: (package, component file name).
 const GUESTS: &[(&str, &str)] = &[
+    ("http-server", "http-server"),
     ("echo", "echo"),
     ("http-client", "http-client"),
+    ("hello", "hello"),
+    ("inspect", "inspect"),
+    ("router", "router"),
     ("probe", "probe"),
 ];
 
@@ -27,7 +31,7 @@ fn main() {
         .parent()
         .expect("host/ lives in the workspace root")
         .to_path_buf();
-    for watched in ["wit", "guest", "examples", "Cargo.lock"] {
+    for watched in ["wit", "guest", "http", "plugin", "server", "examples", "tests/guests", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));

@@ -23,6 +23,7 @@ extern crate self as eddy_guest;
 pub mod bindings;
 mod executor;
 pub mod host;
+pub mod http_server;
 pub mod iostream;
 mod runtime;
 mod tcp_server;
@@ -30,11 +31,13 @@ mod tcp_server;
 mod testing;
 mod timer;
 
+pub use eddy_http as http;
 pub use executor::spawn;
+pub use http_server::{HttpOptions, HttpServer, serve_http};
 pub use host::{ConnId, ErrorCode, Level, SocketError};
 pub use iostream::{CloseReason, IOStream, StreamError, UnsatisfiableRead};
 pub use regex::bytes::Regex;
-pub use runtime::{now, option};
+pub use runtime::{now, option, raw_options as start_options};
 pub use tcp_server::{TcpServer, listen};
 pub use timer::{Sleep, TimedOut, sleep, sleep_until, timeout};
 

@@ -100,6 +100,11 @@ pub fn options() -> Options {
     STATE.with(|state| state.borrow().options.clone())
 }
 
+/// Every start-up option, as the host passed them.
+pub fn raw_options() -> Vec<(String, String)> {
+    STATE.with(|state| state.borrow().raw_options.clone())
+}
+
 /// The value of a start-up option by name, as the host passed it.
 pub fn option(name: &str) -> Option<String> {
     STATE.with(|state| {

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::thread;
+use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use clap::{Args, Parser, Subcommand};
@@ -12,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::event_loop::{self, Mode, WorkerConfig};
 use crate::guests;
 use crate::policy::ConnectPolicy;
-use crate::runtime::{self, Program};
+use crate::runtime::{self, Isolation, PluginProgram, Program};
 
 /// Tornado's networking core as a sandboxed WebAssembly component with a native host.
 #[derive(Parser, Debug)]
@@ -78,9 +79,130 @@ struct ServeArgs {
     workers: u16,
     #[command(flatten)]
     guest: GuestOptions,
+    #[command(flatten)]
+    http: HttpOptions,
+    #[command(flatten)]
+    plugins: PluginOptions,
     /// Arguments passed to the guest's start function.
     #[arg(last = true, value_name = "GUEST_ARGS")]
     args: Vec<String>,
+}
+
+/// Options of the HTTP server guest (passed to any guest; others ignore them).
+#[derive(Args, Debug)]
+#[command(next_help_heading = "HTTP")]
+struct HttpOptions {
+    /// Cap on a request head (request line and headers); past it the request gets 431.
+    #[arg(long, value_name = "BYTES", env = "EDDY_MAX_HEADER_SIZE", default_value = "64KiB", value_parser = parse_bytes)]
+    max_header_size: u64,
+    /// Cap on a request body (after decompression); past it the request gets 413.
+    #[arg(long, value_name = "BYTES", env = "EDDY_MAX_BODY_SIZE", default_value = "10MiB", value_parser = parse_bytes)]
+    max_body_size: u64,
+    /// Close every connection after one response.
+    #[arg(long, env = "EDDY_NO_KEEP_ALIVE")]
+    no_keep_alive: bool,
+    /// How long a kept-alive connection may wait for its next request.
+    #[arg(long, value_name = "DURATION", env = "EDDY_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    idle_timeout: Duration,
+    /// How long a request head may take from its first byte (cuts slowloris clients).
+    #[arg(long, value_name = "DURATION", env = "EDDY_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    header_timeout: Duration,
+    /// How long a request body may take after its head.
+    #[arg(long, value_name = "DURATION", env = "EDDY_BODY_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    body_timeout: Duration,
+    /// Trust X-Real-Ip / X-Forwarded-For and X-Scheme / X-Forwarded-Proto (behind a proxy).
+    #[arg(long, env = "EDDY_XHEADERS")]
+    xheaders: bool,
+    /// A proxy address skipped when walking X-Forwarded-For from the right (repeatable).
+    #[arg(long, value_name = "IP", env = "EDDY_TRUSTED_DOWNSTREAM", value_delimiter = ',')]
+    trusted_downstream: Vec<String>,
+    /// The protocol requests report (e.g. https behind a TLS-terminating proxy).
+    #[arg(long, value_name = "PROTOCOL", env = "EDDY_PROTOCOL", value_parser = ["http", "https"])]
+    protocol: Option<String>,
+    /// Decompress gzip request bodies (the decompressed size counts against --max-body-size).
+    #[arg(long, env = "EDDY_DECOMPRESS_REQUEST")]
+    decompress_request: bool,
+    /// Gzip compressible responses for clients that accept it.
+    #[arg(long, env = "EDDY_GZIP")]
+    gzip: bool,
+}
+
+/// Plugin handlers.
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Plugins")]
+struct PluginOptions {
+    /// A plugin component answering requests whose path matches REGEX (whole path; default
+    /// every path). Repeatable; the first match wins, 404 when none matches.
+    #[arg(long = "handler", value_name = "[REGEX=]COMPONENT", env = "EDDY_HANDLER", value_delimiter = ',')]
+    handlers: Vec<String>,
+    /// Reuse one plugin instance per worker, or give every request a fresh one.
+    #[arg(long, value_enum, env = "EDDY_ISOLATION", default_value = "worker")]
+    isolation: Isolation,
+    /// Cap on each plugin instance's linear memory.
+    #[arg(long, value_name = "BYTES", env = "EDDY_PLUGIN_MAX_MEMORY", default_value = "64MiB", value_parser = parse_bytes)]
+    plugin_max_memory: u64,
+}
+
+impl HttpOptions {
+    fn options(&self) -> Vec<(String, String)> {
+        let mut out = vec![
+            ("max-header-size".to_owned(), self.max_header_size.to_string()),
+            ("max-body-size".to_owned(), self.max_body_size.to_string()),
+            ("no-keep-alive".to_owned(), self.no_keep_alive.to_string()),
+            ("idle-timeout".to_owned(), self.idle_timeout.as_millis().to_string()),
+            ("header-timeout".to_owned(), self.header_timeout.as_millis().to_string()),
+            ("body-timeout".to_owned(), self.body_timeout.as_millis().to_string()),
+            ("xheaders".to_owned(), self.xheaders.to_string()),
+            ("decompress-request".to_owned(), self.decompress_request.to_string()),
+            ("gzip".to_owned(), self.gzip.to_string()),
+        ];
+        out.extend(self.trusted_downstream.iter().map(|ip| ("trusted-downstream".to_owned(), ip.clone())));
+        out.extend(self.protocol.iter().map(|p| ("protocol".to_owned(), p.clone())));
+        out
+    }
+}
+
+/// Splits `[REGEX=]COMPONENT`; without `=`, the plugin answers every path.
+fn split_handler(spec: &str) -> (String, PathBuf) {
+    match spec.split_once('=') {
+        Some((pattern, path)) => (pattern.to_owned(), PathBuf::from(path)),
+        None => (".*".to_owned(), PathBuf::from(spec)),
+    }
+}
+
+impl PluginOptions {
+    /// Loads every plugin; returns them with the `route` options for the server guest.
+    fn load(&self, engine: &wasmtime::Engine) -> anyhow::Result<(Vec<PluginProgram>, Vec<(String, String)>)> {
+        let mut programs = Vec::new();
+        let mut routes = Vec::new();
+        for spec in &self.handlers {
+            let (pattern, path) = split_handler(spec);
+            let bytes = std::fs::read(&path).with_context(|| format!("cannot read plugin {}", path.display()))?;
+            programs.push(PluginProgram::from_bytes(engine, &bytes, &path.display().to_string())?);
+            routes.push(("route".to_owned(), pattern));
+        }
+        Ok((programs, routes))
+    }
+}
+
+/// Parses a duration: a number with `ms`, `s`, `m` or `h` (plain numbers are seconds).
+///
+/// # Errors
+/// Anything else, with a message that shows the accepted forms.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let bad = || format!("{text:?} is not a duration (use e.g. 500ms, 10s, 2m)");
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit.trim() {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(bad()),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| bad())
 }
 
 #[derive(Args, Debug)]
@@ -209,6 +331,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let engine = runtime::engine()?;
     let program = load(&engine, args.component.as_ref())?;
     let policy = ConnectPolicy::new(&args.guest.allow_connect)?;
+    let (plugins, routes) = args.plugins.load(&engine)?;
+    let mut options = args.guest.options();
+    options.extend(args.http.options());
+    options.extend(routes);
+    if let Some(first) = args.listen.first() {
+        options.push(("default-host".to_owned(), first.clone()));
+    }
+    let plugin_max_memory = usize::try_from(args.plugins.plugin_max_memory).unwrap_or(usize::MAX);
     let workers = usize::from(args.workers);
     // listeners[address][worker]
     let mut per_address = Vec::new();
@@ -222,8 +352,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             let config = WorkerConfig {
                 program: program.clone(),
                 args: args.args.clone(),
-                options: args.guest.options(),
+                options: options.clone(),
                 max_memory: args.guest.max_memory(),
+                plugins: plugins.clone(),
+                isolation: args.plugins.isolation,
+                plugin_max_memory,
                 listeners: per_address
                     .iter_mut()
                     .map(|sockets| sockets.remove(0))
@@ -257,6 +390,9 @@ fn run_program(args: RunArgs) -> anyhow::Result<u8> {
         policy: ConnectPolicy::new(&args.guest.allow_connect)?,
         mode: Mode::Run,
         index: 0,
+        plugins: Vec::new(),
+        isolation: Isolation::Worker,
+        plugin_max_memory: runtime::DEFAULT_PLUGIN_MAX_MEMORY,
     };
     let (code, crossings) = event_loop::run_worker(config)?;
     tracing::debug!(
@@ -283,5 +419,20 @@ mod tests {
                 .contains("is not a byte count")
         );
         assert!(parse_bytes("-1").is_err());
+    }
+
+    #[test]
+    fn durations_accept_units() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("soon").expect_err("words").contains("is not a duration"));
+    }
+
+    #[test]
+    fn handlers_split_on_the_first_equals_sign() {
+        assert_eq!(split_handler("/api/.*=a.wasm"), ("/api/.*".to_owned(), PathBuf::from("a.wasm")));
+        assert_eq!(split_handler("a.wasm"), (".*".to_owned(), PathBuf::from("a.wasm")));
     }
 }

@@ -74,6 +74,7 @@ impl From<f64> for Json {
 
 fn write_string(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
     f.write_char('"')?;
+    let mut previous = '\0';
     for c in s.chars() {
         match c {
             '"' => f.write_str("\\\"")?,
@@ -82,10 +83,11 @@ fn write_string(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
             '\r' => f.write_str("\\r")?,
             '\t' => f.write_str("\\t")?,
             // `</` is escaped like Tornado's json_encode, so JSON can sit inside <script>.
-            '/' => f.write_str("\\/")?,
+            '/' if previous == '<' => f.write_str("\\/")?,
             c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => write!(f, "\\u{:04x}", c as u32)?,
             c => f.write_char(c)?,
         }
+        previous = c;
     }
     f.write_char('"')
 }

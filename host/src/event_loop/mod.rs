@@ -17,7 +17,7 @@ pub use listen::{bind, resolve};
 pub use net::{ACCEPT_BACKOFF, ACCEPT_BATCH, Crossings, Net, READ_CHUNK};
 
 use crate::policy::ConnectPolicy;
-use crate::runtime::{Guest, Program};
+use crate::runtime::{Guest, Isolation, PluginProgram, Plugins, Program};
 
 /// Guest calls per wakeup at most, so a busy connection cannot starve timers and accepts.
 pub const MAX_ROUNDS_PER_WAKEUP: usize = 64;
@@ -55,6 +55,12 @@ pub struct WorkerConfig {
     pub mode: Mode,
     /// The worker's index, for log lines.
     pub index: usize,
+    /// Plugin handlers the guest may call, in `--handler` order.
+    pub plugins: Vec<PluginProgram>,
+    /// How plugin instances are reused.
+    pub isolation: Isolation,
+    /// Linear-memory cap of each plugin instance, in bytes.
+    pub plugin_max_memory: usize,
 }
 
 /// Runs one worker until the guest stops it (run mode) or forever (serve mode).
@@ -129,7 +135,8 @@ pub fn run_worker(config: WorkerConfig) -> anyhow::Result<(u8, Crossings)> {
 }
 
 fn start_guest(config: &WorkerConfig, net: Net) -> anyhow::Result<Guest> {
-    let mut guest = config.program.instantiate(net, config.max_memory)?;
+    let plugins = Plugins::new(&config.plugins, config.isolation, config.plugin_max_memory);
+    let mut guest = config.program.instantiate(net, plugins, config.max_memory)?;
     guest.start(&config.args, &config.options)?;
     guest.net().flush();
     Ok(guest)

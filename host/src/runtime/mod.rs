@@ -12,6 +12,11 @@ use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 
 use crate::event_loop::Net;
 
+mod plugins;
+
+pub use plugins::{DEFAULT_PLUGIN_MAX_MEMORY, HANDLER_INTERFACE, Isolation, PluginProgram, Plugins};
+use plugins::server_wit;
+
 /// The bindings wasmtime generates from `wit/`; their documentation is the WIT's.
 #[allow(missing_docs)]
 mod wit {
@@ -70,6 +75,8 @@ impl Program {
         let mut linker = Linker::<HostState>::new(engine);
         IoGuest::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
             .map_err(|e| anyhow!("{e}"))?;
+        server_wit::Server::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
+            .map_err(|e| anyhow!("{e}"))?;
         let instance_pre = linker
             .instantiate_pre(&component)
             .map_err(|e| anyhow!("{name} needs something eddy does not offer: {e}"))?;
@@ -83,12 +90,12 @@ impl Program {
     ///
     /// # Errors
     /// Instantiation traps (for example the guest's start function fails).
-    pub fn instantiate(&self, net: Net, max_memory: usize) -> anyhow::Result<Guest> {
+    pub fn instantiate(&self, net: Net, plugins: Plugins, max_memory: usize) -> anyhow::Result<Guest> {
         let limits = StoreLimitsBuilder::new()
             .memory_size(max_memory)
             .instances(4)
             .build();
-        let mut store = Store::new(self.pre.engine(), HostState { net, limits });
+        let mut store = Store::new(self.pre.engine(), HostState { net, limits, plugins });
         store.limiter(|state| &mut state.limits);
         let bindings = self
             .pre
@@ -161,6 +168,7 @@ pub fn component_imports(engine: &Engine, bytes: &[u8]) -> anyhow::Result<Vec<St
 pub struct HostState {
     net: Net,
     limits: StoreLimits,
+    plugins: Plugins,
 }
 
 /// One instantiated guest, ready for events.
@@ -206,6 +214,19 @@ impl Guest {
 }
 
 impl eddy::io::types::Host for HostState {}
+
+impl server_wit::eddy::http::types::Host for HostState {}
+
+impl server_wit::eddy::http::plugins::Host for HostState {
+    fn call(
+        &mut self,
+        plugin: u32,
+        request: server_wit::eddy::http::types::Request,
+    ) -> Result<server_wit::eddy::http::types::Response, server_wit::eddy::http::plugins::PluginError> {
+        self.net.count_import_call();
+        self.plugins.call(plugin, &request)
+    }
+}
 
 impl eddy::io::net::Host for HostState {
     fn send(&mut self, conn: u64, bytes: Vec<u8>) -> Result<u32, SocketError> {

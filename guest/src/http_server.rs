@@ -1,0 +1,299 @@
+//! Tornado's `HTTPServer` on IOStream: each connection runs the sans-IO
+//! [`eddy_http::ServerConn`] over partial reads, answers every request with a [`Handler`]
+//! and enforces the idle, header and body timeouts.
+//!
+//! This module only moves bytes between the stream and the state machine; parsing, framing
+//! and response encoding live in `eddy-http`.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use eddy_http::request::RequestParts;
+use eddy_http::response::http_date;
+use eddy_http::xheaders::{real_ip, real_scheme};
+use eddy_http::{EncodeOptions, Handler, Limits, Message, Phase, Rejection, Request, Response, ServerConn, Step, encode};
+
+use crate::iostream::IOStream;
+use crate::tcp_server::{TcpServer, listen};
+use crate::timer::timeout;
+use crate::{Level, log, wall_time};
+
+/// Bytes asked of the stream per read; the parser never holds more than one read beyond the
+/// current request.
+pub const READ_SIZE: usize = 64 * 1024;
+
+/// The answer to `Expect: 100-continue` (RFC 9110 §10.1.1).
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// How the HTTP server behaves; every field is an `eddy serve` flag.
+#[derive(Clone, Debug)]
+pub struct HttpOptions {
+    /// Head and body limits.
+    pub limits: Limits,
+    /// Close after every response (`--no-keep-alive`).
+    pub no_keep_alive: bool,
+    /// How long a kept-alive connection may wait for the next request.
+    pub idle_timeout: Duration,
+    /// How long a request head may take from its first byte.
+    pub header_timeout: Duration,
+    /// How long a body may take from the end of its head.
+    pub body_timeout: Duration,
+    /// Trust X-Real-Ip / X-Forwarded-For / X-Scheme / X-Forwarded-Proto (`--xheaders`).
+    pub xheaders: bool,
+    /// Proxies skipped when walking X-Forwarded-For from the right.
+    pub trusted_downstream: Vec<String>,
+    /// The protocol requests report (`--protocol`), `http` by default.
+    pub protocol: Option<String>,
+    /// Compress responses (`--gzip`).
+    pub gzip: bool,
+    /// The Host of HTTP/1.0 requests without one.
+    pub default_host: String,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            no_keep_alive: false,
+            idle_timeout: Duration::from_secs(60),
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(60),
+            xheaders: false,
+            trusted_downstream: Vec::new(),
+            protocol: None,
+            gzip: false,
+            default_host: "127.0.0.1".into(),
+        }
+    }
+}
+
+fn parse<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, String> {
+    value.parse().map_err(|_| format!("option {name}: {value:?} is not valid"))
+}
+
+fn parse_bool(name: &str, value: &str) -> Result<bool, String> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!("option {name}: {value:?} is not true or false")),
+    }
+}
+
+impl HttpOptions {
+    /// Reads the options the host passed at start-up (sizes in bytes, durations in
+    /// milliseconds, booleans as `true`/`false`); unknown names are left for others.
+    ///
+    /// # Errors
+    /// A known option with a value that does not parse, named in the message.
+    pub fn from_start_options(options: &[(String, String)]) -> Result<Self, String> {
+        let mut out = Self::default();
+        let millis = |name: &str, value: &str| parse::<u64>(name, value).map(Duration::from_millis);
+        for (name, value) in options {
+            let (name, value) = (name.as_str(), value.as_str());
+            match name {
+                "max-header-size" => out.limits.max_header_size = parse(name, value)?,
+                "max-body-size" => out.limits.max_body_size = parse(name, value)?,
+                "decompress-request" => out.limits.decompress = parse_bool(name, value)?,
+                "no-keep-alive" => out.no_keep_alive = parse_bool(name, value)?,
+                "idle-timeout" => out.idle_timeout = millis(name, value)?,
+                "header-timeout" => out.header_timeout = millis(name, value)?,
+                "body-timeout" => out.body_timeout = millis(name, value)?,
+                "xheaders" => out.xheaders = parse_bool(name, value)?,
+                "trusted-downstream" => out.trusted_downstream.push(value.to_owned()),
+                "protocol" => out.protocol = Some(value.to_owned()),
+                "gzip" => out.gzip = parse_bool(name, value)?,
+                "default-host" => out.default_host = value.to_owned(),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// An HTTP/1.1 server answering with `handler` (Tornado's `HTTPServer(handler)`).
+pub struct HttpServer<H> {
+    options: Rc<HttpOptions>,
+    handler: Rc<H>,
+}
+
+impl<H: Handler + 'static> HttpServer<H> {
+    /// A server with `options` and `handler`.
+    pub fn new(options: HttpOptions, handler: H) -> Self {
+        Self { options: Rc::new(options), handler: Rc::new(handler) }
+    }
+}
+
+/// Serves HTTP with `handler` on the host's listeners, with the options the host passed.
+///
+/// # Errors
+/// An HTTP option the host passed does not parse.
+pub fn serve_http<H: Handler + 'static>(handler: H) -> Result<(), String> {
+    let options = HttpOptions::from_start_options(&crate::runtime::raw_options())?;
+    listen(HttpServer::new(options, handler));
+    Ok(())
+}
+
+impl<H: Handler + 'static> TcpServer for HttpServer<H> {
+    async fn handle_stream(&self, stream: IOStream, address: String) {
+        let connection = Connection { stream, peer_ip: peer_ip(&address), options: self.options.clone() };
+        connection.run(&*self.handler).await;
+    }
+}
+
+/// The IP of `ip:port` or `[ip]:port`.
+fn peer_ip(address: &str) -> String {
+    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+    host.trim_start_matches('[').trim_end_matches(']').to_owned()
+}
+
+fn now_nanos() -> u64 {
+    let (secs, nanos) = wall_time();
+    secs.saturating_mul(1_000_000_000).saturating_add(u64::from(nanos))
+}
+
+struct Connection {
+    stream: IOStream,
+    peer_ip: String,
+    options: Rc<HttpOptions>,
+}
+
+impl Connection {
+    async fn run(self, handler: &dyn Handler) {
+        let mut conn = ServerConn::new(self.options.limits.clone());
+        let mut head_started: Option<(crate::host::Instant, u64)> = None;
+        loop {
+            match conn.step() {
+                Step::NeedData(phase) => {
+                    if phase != Phase::Idle && head_started.is_none() {
+                        head_started = Some((crate::now(), now_nanos()));
+                    }
+                    if !self.read(&mut conn, phase, head_started.map(|(at, _)| at)).await {
+                        return;
+                    }
+                }
+                Step::Continue => {
+                    // Resolves once handed to the host; a failure shows on the next read.
+                    let _ = self.stream.write(CONTINUE).await;
+                }
+                Step::Request(message) => {
+                    let start = head_started.take().map_or_else(now_nanos, |(_, wall)| wall);
+                    if !self.answer(handler, *message, start).await {
+                        return;
+                    }
+                }
+                Step::Reject(rejection) => return self.reject(rejection).await,
+                Step::Finished => return self.stream.close(),
+            }
+        }
+    }
+
+    /// Reads more bytes for `conn` within the phase's timeout; false when the connection ends.
+    async fn read(&self, conn: &mut ServerConn, phase: Phase, head_started: Option<crate::host::Instant>) -> bool {
+        let limit = match (phase, head_started) {
+            (Phase::Idle, _) => self.options.idle_timeout,
+            (Phase::Head, Some(started)) => {
+                let spent = Duration::from_nanos(crate::now().saturating_sub(started));
+                self.options.header_timeout.saturating_sub(spent)
+            }
+            (Phase::Head, None) => self.options.header_timeout,
+            (Phase::Body, _) => self.options.body_timeout,
+        };
+        match timeout(limit, self.stream.read_bytes(READ_SIZE, true)).await {
+            Ok(Ok(bytes)) => conn.feed(&bytes),
+            Ok(Err(_)) => conn.feed_eof(),
+            Err(_) => {
+                log(Level::Debug, &format!("closing {}: {phase:?} timeout after {limit:?}", self.peer_ip));
+                self.stream.close();
+                return false;
+            }
+        }
+        true
+    }
+
+    fn request(&self, message: Message, start_time: u64) -> (Request, bool) {
+        let Message { head, body, keep_alive } = message;
+        let options = &self.options;
+        let remote_ip = if options.xheaders {
+            real_ip(&head.headers, &self.peer_ip, &options.trusted_downstream)
+        } else {
+            self.peer_ip.clone()
+        };
+        let default_protocol = options.protocol.as_deref().unwrap_or("http");
+        let protocol =
+            if options.xheaders { real_scheme(&head.headers, default_protocol) } else { default_protocol.to_owned() };
+        let host = head.headers.get_str("Host").map_or_else(|| options.default_host.clone(), str::to_owned);
+        let parts = RequestParts {
+            method: head.method,
+            uri: head.uri,
+            version: head.version,
+            headers: head.headers,
+            body,
+            remote_ip,
+            protocol,
+            host,
+            start_time,
+        };
+        (Request::new(parts), keep_alive && !options.no_keep_alive)
+    }
+
+    /// Answers one request; false when the connection ends with it.
+    async fn answer(&self, handler: &dyn Handler, message: Message, start_time: u64) -> bool {
+        let (request, keep_alive) = self.request(message, start_time);
+        let response = handler.handle(&request);
+        let date = http_date(wall_time().0);
+        let options = EncodeOptions {
+            method: &request.method,
+            version: request.version,
+            accept_encoding: request.headers.get("Accept-Encoding"),
+            keep_alive,
+            gzip: self.options.gzip,
+            date: &date,
+        };
+        let bytes = encode(response, &options);
+        if self.stream.write(bytes).await.is_err() || !keep_alive {
+            self.stream.close();
+            return false;
+        }
+        true
+    }
+
+    async fn reject(&self, rejection: Rejection) {
+        log(Level::Debug, &format!("rejecting a request from {}: {} ({})", self.peer_ip, rejection.reason, rejection.status));
+        let date = http_date(wall_time().0);
+        let options = EncodeOptions {
+            method: "GET",
+            version: eddy_http::Version::Http11,
+            accept_encoding: None,
+            keep_alive: false,
+            gzip: false,
+            date: &date,
+        };
+        let _ = self.stream.write(encode(Response::error(rejection.status), &options)).await;
+        self.stream.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_ip_strips_ports_and_brackets() {
+        assert_eq!(peer_ip("127.0.0.1:5000"), "127.0.0.1");
+        assert_eq!(peer_ip("[::1]:5000"), "::1");
+    }
+
+    #[test]
+    fn options_parse_and_name_bad_values() {
+        let opts = |pairs: &[(&str, &str)]| {
+            HttpOptions::from_start_options(&pairs.iter().map(|(a, b)| ((*a).into(), (*b).into())).collect::<Vec<_>>())
+        };
+        let parsed = opts(&[("max-body-size", "5"), ("idle-timeout", "1500"), ("trusted-downstream", "10.0.0.1")])
+            .expect("valid options");
+        assert_eq!(parsed.limits.max_body_size, 5);
+        assert_eq!(parsed.idle_timeout, Duration::from_millis(1500));
+        assert_eq!(parsed.trusted_downstream, ["10.0.0.1"]);
+        let error = opts(&[("gzip", "yes")]).expect_err("bad bool");
+        assert!(error.contains("gzip"), "{error}");
+    }
+}

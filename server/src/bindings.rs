@@ -1,0 +1,38 @@
+//! The only module of this guest that knows about wit-bindgen: the host's `plugins` import
+//! and the conversions between the WIT records and `eddy-http`'s request and response.
+
+// The generated items mirror the WIT, whose documentation they carry where wit-bindgen can.
+#![allow(missing_docs)]
+
+use eddy_guest::http::{HeaderMap, Request, Response};
+
+wit_bindgen::generate!({
+    path: "../wit/http",
+    world: "eddy:http/server",
+});
+
+pub use eddy::http::plugins::PluginError;
+use eddy::http::{plugins, types};
+
+/// Calls plugin number `plugin` with `request`.
+pub fn call(plugin: u32, request: &Request) -> Result<Response, PluginError> {
+    let record = types::Request {
+        method: request.method.clone(),
+        uri: request.uri.clone(),
+        path: request.path.clone(),
+        query: request.query.clone(),
+        version: request.version.as_str().to_owned(),
+        headers: request.headers.iter().map(|(name, value)| (name.to_owned(), value.to_vec())).collect(),
+        body: request.body.clone(),
+        remote_ip: request.remote_ip.clone(),
+        protocol: request.protocol.clone(),
+        host: request.host.clone(),
+        start_time: request.start_time,
+    };
+    let response = plugins::call(plugin, &record)?;
+    let mut headers = HeaderMap::with_capacity(response.headers.len());
+    for (name, value) in response.headers {
+        headers.add(name, value);
+    }
+    Ok(Response { status: response.status, headers, body: response.body })
+}

@@ -1,0 +1,57 @@
+//! Eddy's HTTP server guest, the component `eddy serve` runs by default.
+//!
+//! With no `--handler`, it answers every request like Tornado's HTTPServer seed example:
+//! `You requested /the/uri`. With `--handler [REGEX=]COMPONENT`, the host passes one `route`
+//! option per plugin, in order; a request goes to the first plugin whose regex matches its
+//! whole path (404 when none does), through the host's `eddy:http/plugins` import.
+
+mod bindings;
+
+use eddy_guest::http::{Handler, Request, Response};
+use eddy_guest::{Level, log, serve_http};
+use regex::Regex;
+
+/// The seed example of Tornado's HTTPServer.
+fn you_requested(request: &Request) -> Response {
+    Response::text(200, format!("You requested {}\n", request.uri))
+}
+
+/// Routes requests to plugins by path.
+struct Plugins {
+    routes: Vec<Regex>,
+}
+
+impl Handler for Plugins {
+    fn handle(&self, request: &Request) -> Response {
+        let Some(index) = self.routes.iter().position(|route| route.is_match(&request.path)) else {
+            return Response::error(404);
+        };
+        let plugin = u32::try_from(index).unwrap_or(u32::MAX);
+        match bindings::call(plugin, request) {
+            Ok(response) => response,
+            Err(bindings::PluginError::Trapped(message)) => {
+                log(Level::Warn, &format!("plugin {plugin} failed on {} {}: {message}", request.method, request.path));
+                Response::error(500)
+            }
+            Err(bindings::PluginError::Unavailable(message)) => {
+                log(Level::Debug, &format!("plugin {plugin} unavailable: {message}"));
+                Response::error(503).header("Retry-After", "1")
+            }
+            Err(bindings::PluginError::UnknownPlugin) => {
+                log(Level::Error, &format!("route {index} names no plugin"));
+                Response::error(500)
+            }
+        }
+    }
+}
+
+fn main(_args: Vec<String>) -> Result<(), String> {
+    let routes = eddy_guest::start_options()
+        .into_iter()
+        .filter(|(name, _)| name == "route")
+        .map(|(_, pattern)| Regex::new(&format!("^(?:{pattern})$")).map_err(|e| format!("route {pattern:?}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    if routes.is_empty() { serve_http(you_requested) } else { serve_http(Plugins { routes }) }
+}
+
+eddy_guest::export!(main);
