@@ -20,6 +20,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("inspect", "inspect"),
     ("router", "router"),
     ("probe", "probe"),
+    ("faulty", "faulty"),
 ];
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
@@ -31,7 +32,16 @@ fn main() {
         .parent()
         .expect("host/ lives in the workspace root")
         .to_path_buf();
-    for watched in ["wit", "guest", "http", "plugin", "server", "examples", "tests/guests", "Cargo.lock"] {
+    for watched in [
+        "wit",
+        "guest",
+        "http",
+        "plugin",
+        "server",
+        "examples",
+        "tests/guests",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));

@@ -11,7 +11,10 @@ use std::time::Duration;
 use eddy_http::request::RequestParts;
 use eddy_http::response::http_date;
 use eddy_http::xheaders::{real_ip, real_scheme};
-use eddy_http::{EncodeOptions, Handler, Limits, Message, Phase, Rejection, Request, Response, ServerConn, Step, encode};
+use eddy_http::{
+    EncodeOptions, Handler, Limits, Message, Phase, Rejection, Request, Response, ServerConn, Step,
+    encode,
+};
 
 use crate::iostream::IOStream;
 use crate::tcp_server::{TcpServer, listen};
@@ -68,7 +71,9 @@ impl Default for HttpOptions {
 }
 
 fn parse<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, String> {
-    value.parse().map_err(|_| format!("option {name}: {value:?} is not valid"))
+    value
+        .parse()
+        .map_err(|_| format!("option {name}: {value:?} is not valid"))
 }
 
 fn parse_bool(name: &str, value: &str) -> Result<bool, String> {
@@ -119,7 +124,10 @@ pub struct HttpServer<H> {
 impl<H: Handler + 'static> HttpServer<H> {
     /// A server with `options` and `handler`.
     pub fn new(options: HttpOptions, handler: H) -> Self {
-        Self { options: Rc::new(options), handler: Rc::new(handler) }
+        Self {
+            options: Rc::new(options),
+            handler: Rc::new(handler),
+        }
     }
 }
 
@@ -135,7 +143,11 @@ pub fn serve_http<H: Handler + 'static>(handler: H) -> Result<(), String> {
 
 impl<H: Handler + 'static> TcpServer for HttpServer<H> {
     async fn handle_stream(&self, stream: IOStream, address: String) {
-        let connection = Connection { stream, peer_ip: peer_ip(&address), options: self.options.clone() };
+        let connection = Connection {
+            stream,
+            peer_ip: peer_ip(&address),
+            options: self.options.clone(),
+        };
         connection.run(&*self.handler).await;
     }
 }
@@ -143,12 +155,15 @@ impl<H: Handler + 'static> TcpServer for HttpServer<H> {
 /// The IP of `ip:port` or `[ip]:port`.
 fn peer_ip(address: &str) -> String {
     let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
-    host.trim_start_matches('[').trim_end_matches(']').to_owned()
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned()
 }
 
 fn now_nanos() -> u64 {
     let (secs, nanos) = wall_time();
-    secs.saturating_mul(1_000_000_000).saturating_add(u64::from(nanos))
+    secs.saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(nanos))
 }
 
 struct Connection {
@@ -167,7 +182,10 @@ impl Connection {
                     if phase != Phase::Idle && head_started.is_none() {
                         head_started = Some((crate::now(), now_nanos()));
                     }
-                    if !self.read(&mut conn, phase, head_started.map(|(at, _)| at)).await {
+                    if !self
+                        .read(&mut conn, phase, head_started.map(|(at, _)| at))
+                        .await
+                    {
                         return;
                     }
                 }
@@ -188,7 +206,12 @@ impl Connection {
     }
 
     /// Reads more bytes for `conn` within the phase's timeout; false when the connection ends.
-    async fn read(&self, conn: &mut ServerConn, phase: Phase, head_started: Option<crate::host::Instant>) -> bool {
+    async fn read(
+        &self,
+        conn: &mut ServerConn,
+        phase: Phase,
+        head_started: Option<crate::host::Instant>,
+    ) -> bool {
         let limit = match (phase, head_started) {
             (Phase::Idle, _) => self.options.idle_timeout,
             (Phase::Head, Some(started)) => {
@@ -202,7 +225,13 @@ impl Connection {
             Ok(Ok(bytes)) => conn.feed(&bytes),
             Ok(Err(_)) => conn.feed_eof(),
             Err(_) => {
-                log(Level::Debug, &format!("closing {}: {phase:?} timeout after {limit:?}", self.peer_ip));
+                log(
+                    Level::Debug,
+                    &format!(
+                        "closing {}: {phase:?} timeout after {limit:?}",
+                        self.peer_ip
+                    ),
+                );
                 self.stream.close();
                 return false;
             }
@@ -211,7 +240,11 @@ impl Connection {
     }
 
     fn request(&self, message: Message, start_time: u64) -> (Request, bool) {
-        let Message { head, body, keep_alive } = message;
+        let Message {
+            head,
+            body,
+            keep_alive,
+        } = message;
         let options = &self.options;
         let remote_ip = if options.xheaders {
             real_ip(&head.headers, &self.peer_ip, &options.trusted_downstream)
@@ -219,9 +252,15 @@ impl Connection {
             self.peer_ip.clone()
         };
         let default_protocol = options.protocol.as_deref().unwrap_or("http");
-        let protocol =
-            if options.xheaders { real_scheme(&head.headers, default_protocol) } else { default_protocol.to_owned() };
-        let host = head.headers.get_str("Host").map_or_else(|| options.default_host.clone(), str::to_owned);
+        let protocol = if options.xheaders {
+            real_scheme(&head.headers, default_protocol)
+        } else {
+            default_protocol.to_owned()
+        };
+        let host = head
+            .headers
+            .get_str("Host")
+            .map_or_else(|| options.default_host.clone(), str::to_owned);
         let parts = RequestParts {
             method: head.method,
             uri: head.uri,
@@ -258,7 +297,13 @@ impl Connection {
     }
 
     async fn reject(&self, rejection: Rejection) {
-        log(Level::Debug, &format!("rejecting a request from {}: {} ({})", self.peer_ip, rejection.reason, rejection.status));
+        log(
+            Level::Debug,
+            &format!(
+                "rejecting a request from {}: {} ({})",
+                self.peer_ip, rejection.reason, rejection.status
+            ),
+        );
         let date = http_date(wall_time().0);
         let options = EncodeOptions {
             method: "GET",
@@ -268,7 +313,10 @@ impl Connection {
             gzip: false,
             date: &date,
         };
-        let _ = self.stream.write(encode(Response::error(rejection.status), &options)).await;
+        let _ = self
+            .stream
+            .write(encode(Response::error(rejection.status), &options))
+            .await;
         self.stream.close();
     }
 }
@@ -286,10 +334,19 @@ mod tests {
     #[test]
     fn options_parse_and_name_bad_values() {
         let opts = |pairs: &[(&str, &str)]| {
-            HttpOptions::from_start_options(&pairs.iter().map(|(a, b)| ((*a).into(), (*b).into())).collect::<Vec<_>>())
+            HttpOptions::from_start_options(
+                &pairs
+                    .iter()
+                    .map(|(a, b)| ((*a).into(), (*b).into()))
+                    .collect::<Vec<_>>(),
+            )
         };
-        let parsed = opts(&[("max-body-size", "5"), ("idle-timeout", "1500"), ("trusted-downstream", "10.0.0.1")])
-            .expect("valid options");
+        let parsed = opts(&[
+            ("max-body-size", "5"),
+            ("idle-timeout", "1500"),
+            ("trusted-downstream", "10.0.0.1"),
+        ])
+        .expect("valid options");
         assert_eq!(parsed.limits.max_body_size, 5);
         assert_eq!(parsed.idle_timeout, Duration::from_millis(1500));
         assert_eq!(parsed.trusted_downstream, ["10.0.0.1"]);

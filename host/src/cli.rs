@@ -114,7 +114,12 @@ struct HttpOptions {
     #[arg(long, env = "EDDY_XHEADERS")]
     xheaders: bool,
     /// A proxy address skipped when walking X-Forwarded-For from the right (repeatable).
-    #[arg(long, value_name = "IP", env = "EDDY_TRUSTED_DOWNSTREAM", value_delimiter = ',')]
+    #[arg(
+        long,
+        value_name = "IP",
+        env = "EDDY_TRUSTED_DOWNSTREAM",
+        value_delimiter = ','
+    )]
     trusted_downstream: Vec<String>,
     /// The protocol requests report (e.g. https behind a TLS-terminating proxy).
     #[arg(long, value_name = "PROTOCOL", env = "EDDY_PROTOCOL", value_parser = ["http", "https"])]
@@ -133,7 +138,12 @@ struct HttpOptions {
 struct PluginOptions {
     /// A plugin component answering requests whose path matches REGEX (whole path; default
     /// every path). Repeatable; the first match wins, 404 when none matches.
-    #[arg(long = "handler", value_name = "[REGEX=]COMPONENT", env = "EDDY_HANDLER", value_delimiter = ',')]
+    #[arg(
+        long = "handler",
+        value_name = "[REGEX=]COMPONENT",
+        env = "EDDY_HANDLER",
+        value_delimiter = ','
+    )]
     handlers: Vec<String>,
     /// Reuse one plugin instance per worker, or give every request a fresh one.
     #[arg(long, value_enum, env = "EDDY_ISOLATION", default_value = "worker")]
@@ -146,18 +156,41 @@ struct PluginOptions {
 impl HttpOptions {
     fn options(&self) -> Vec<(String, String)> {
         let mut out = vec![
-            ("max-header-size".to_owned(), self.max_header_size.to_string()),
+            (
+                "max-header-size".to_owned(),
+                self.max_header_size.to_string(),
+            ),
             ("max-body-size".to_owned(), self.max_body_size.to_string()),
             ("no-keep-alive".to_owned(), self.no_keep_alive.to_string()),
-            ("idle-timeout".to_owned(), self.idle_timeout.as_millis().to_string()),
-            ("header-timeout".to_owned(), self.header_timeout.as_millis().to_string()),
-            ("body-timeout".to_owned(), self.body_timeout.as_millis().to_string()),
+            (
+                "idle-timeout".to_owned(),
+                self.idle_timeout.as_millis().to_string(),
+            ),
+            (
+                "header-timeout".to_owned(),
+                self.header_timeout.as_millis().to_string(),
+            ),
+            (
+                "body-timeout".to_owned(),
+                self.body_timeout.as_millis().to_string(),
+            ),
             ("xheaders".to_owned(), self.xheaders.to_string()),
-            ("decompress-request".to_owned(), self.decompress_request.to_string()),
+            (
+                "decompress-request".to_owned(),
+                self.decompress_request.to_string(),
+            ),
             ("gzip".to_owned(), self.gzip.to_string()),
         ];
-        out.extend(self.trusted_downstream.iter().map(|ip| ("trusted-downstream".to_owned(), ip.clone())));
-        out.extend(self.protocol.iter().map(|p| ("protocol".to_owned(), p.clone())));
+        out.extend(
+            self.trusted_downstream
+                .iter()
+                .map(|ip| ("trusted-downstream".to_owned(), ip.clone())),
+        );
+        out.extend(
+            self.protocol
+                .iter()
+                .map(|p| ("protocol".to_owned(), p.clone())),
+        );
         out
     }
 }
@@ -172,13 +205,21 @@ fn split_handler(spec: &str) -> (String, PathBuf) {
 
 impl PluginOptions {
     /// Loads every plugin; returns them with the `route` options for the server guest.
-    fn load(&self, engine: &wasmtime::Engine) -> anyhow::Result<(Vec<PluginProgram>, Vec<(String, String)>)> {
+    fn load(
+        &self,
+        engine: &wasmtime::Engine,
+    ) -> anyhow::Result<(Vec<PluginProgram>, Vec<(String, String)>)> {
         let mut programs = Vec::new();
         let mut routes = Vec::new();
         for spec in &self.handlers {
             let (pattern, path) = split_handler(spec);
-            let bytes = std::fs::read(&path).with_context(|| format!("cannot read plugin {}", path.display()))?;
-            programs.push(PluginProgram::from_bytes(engine, &bytes, &path.display().to_string())?);
+            let bytes = std::fs::read(&path)
+                .with_context(|| format!("cannot read plugin {}", path.display()))?;
+            programs.push(PluginProgram::from_bytes(
+                engine,
+                &bytes,
+                &path.display().to_string(),
+            )?);
             routes.push(("route".to_owned(), pattern));
         }
         Ok((programs, routes))
@@ -191,7 +232,9 @@ impl PluginOptions {
 /// Anything else, with a message that shows the accepted forms.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let bad = || format!("{text:?} is not a duration (use e.g. 500ms, 10s, 2m)");
     let value: f64 = number.parse().map_err(|_| bad())?;
@@ -335,16 +378,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let mut options = args.guest.options();
     options.extend(args.http.options());
     options.extend(routes);
-    if let Some(first) = args.listen.first() {
-        options.push(("default-host".to_owned(), first.clone()));
-    }
     let plugin_max_memory = usize::try_from(args.plugins.plugin_max_memory).unwrap_or(usize::MAX);
     let workers = usize::from(args.workers);
     // listeners[address][worker]
     let mut per_address = Vec::new();
     for address in &args.listen {
         let sockets = event_loop::bind(event_loop::resolve(address)?, workers)?;
-        tracing::info!("listening on {}", sockets[0].local_addr()?);
+        let local = sockets[0].local_addr()?;
+        tracing::info!("listening on {local}");
+        if per_address.is_empty() {
+            // HTTP/1.0 requests without Host get the first listen address.
+            options.push(("default-host".to_owned(), local.to_string()));
+        }
         per_address.push(sockets);
     }
     let handles: Vec<_> = (0..workers)
@@ -427,12 +472,22 @@ mod tests {
         assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("soon").expect_err("words").contains("is not a duration"));
+        assert!(
+            parse_duration("soon")
+                .expect_err("words")
+                .contains("is not a duration")
+        );
     }
 
     #[test]
     fn handlers_split_on_the_first_equals_sign() {
-        assert_eq!(split_handler("/api/.*=a.wasm"), ("/api/.*".to_owned(), PathBuf::from("a.wasm")));
-        assert_eq!(split_handler("a.wasm"), (".*".to_owned(), PathBuf::from("a.wasm")));
+        assert_eq!(
+            split_handler("/api/.*=a.wasm"),
+            ("/api/.*".to_owned(), PathBuf::from("a.wasm"))
+        );
+        assert_eq!(
+            split_handler("a.wasm"),
+            (".*".to_owned(), PathBuf::from("a.wasm"))
+        );
     }
 }

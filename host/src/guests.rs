@@ -7,7 +7,8 @@ use std::path::PathBuf;
 pub const GUESTS_DIR: &str = env!("EDDY_GUESTS_DIR");
 
 /// The component `eddy serve` runs when given none.
-pub const DEFAULT_SERVER: &[u8] = include_bytes!(concat!(env!("EDDY_GUESTS_DIR"), "/http-server.wasm"));
+pub const DEFAULT_SERVER: &[u8] =
+    include_bytes!(concat!(env!("EDDY_GUESTS_DIR"), "/http-server.wasm"));
 
 /// The path of a built guest component by name (`echo`, `http-client`, ...).
 pub fn path(name: &str) -> PathBuf {

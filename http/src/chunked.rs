@@ -162,7 +162,7 @@ impl ChunkedDecoder {
                         consumed: pos,
                         data: None,
                         done: true,
-                    })
+                    });
                 }
                 State::Failed(e) => return Err(e),
                 State::Data => {

@@ -25,7 +25,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_header_size: 64 * 1024, max_body_size: 10 * 1024 * 1024, decompress: false }
+        Self {
+            max_header_size: 64 * 1024,
+            max_body_size: 10 * 1024 * 1024,
+            decompress: false,
+        }
     }
 }
 
@@ -82,9 +86,17 @@ enum State {
     /// Waiting for a head: at the start and after every complete request.
     Head,
     /// Reading a `Content-Length` body; entered from `Head` when the length is non-zero.
-    Length { head: RequestHead, remaining: u64, body: Vec<u8> },
+    Length {
+        head: RequestHead,
+        remaining: u64,
+        body: Vec<u8>,
+    },
     /// Reading a chunked body; entered from `Head` for `Transfer-Encoding: chunked`.
-    Chunked { head: RequestHead, decoder: ChunkedDecoder, body: Vec<u8> },
+    Chunked {
+        head: RequestHead,
+        decoder: ChunkedDecoder,
+        body: Vec<u8>,
+    },
     /// A request was rejected or the stream ended; nothing more is parsed.
     Done,
 }
@@ -101,13 +113,22 @@ pub struct ServerConn {
 }
 
 fn reject(status: u16, reason: impl Into<String>) -> Step {
-    Step::Reject(Rejection { status, reason: reason.into() })
+    Step::Reject(Rejection {
+        status,
+        reason: reason.into(),
+    })
 }
 
 impl ServerConn {
     /// A connection waiting for its first request.
     pub fn new(limits: Limits) -> Self {
-        Self { limits, buf: Vec::new(), pos: 0, eof: false, state: State::Head }
+        Self {
+            limits,
+            buf: Vec::new(),
+            pos: 0,
+            eof: false,
+            state: State::Head,
+        }
     }
 
     /// Adds bytes read from the socket.
@@ -133,8 +154,16 @@ impl ServerConn {
     pub fn step(&mut self) -> Step {
         match std::mem::replace(&mut self.state, State::Done) {
             State::Head => self.step_head(),
-            State::Length { head, remaining, body } => self.step_length(head, remaining, body),
-            State::Chunked { head, decoder, body } => self.step_chunked(head, decoder, body),
+            State::Length {
+                head,
+                remaining,
+                body,
+            } => self.step_length(head, remaining, body),
+            State::Chunked {
+                head,
+                decoder,
+                body,
+            } => self.step_chunked(head, decoder, body),
             State::Done => Step::Finished,
         }
     }
@@ -167,23 +196,44 @@ impl ServerConn {
             Framing::None | Framing::Length(0) => self.finish(head, Vec::new()),
             Framing::Length(length) => {
                 if length > self.limits.max_body_size as u64 {
-                    return reject(413, format!("Content-Length {length} exceeds the body limit"));
+                    return reject(
+                        413,
+                        format!("Content-Length {length} exceeds the body limit"),
+                    );
                 }
                 let continues = head.expects_continue() && self.buffered() == 0;
-                self.state = State::Length { head, remaining: length, body: Vec::new() };
-                if continues { Step::Continue } else { self.step() }
+                self.state = State::Length {
+                    head,
+                    remaining: length,
+                    body: Vec::new(),
+                };
+                if continues {
+                    Step::Continue
+                } else {
+                    self.step()
+                }
             }
             Framing::Chunked => {
                 let continues = head.expects_continue() && self.buffered() == 0;
-                self.state = State::Chunked { head, decoder: ChunkedDecoder::new(), body: Vec::new() };
-                if continues { Step::Continue } else { self.step() }
+                self.state = State::Chunked {
+                    head,
+                    decoder: ChunkedDecoder::new(),
+                    body: Vec::new(),
+                };
+                if continues {
+                    Step::Continue
+                } else {
+                    self.step()
+                }
             }
         }
     }
 
     fn step_length(&mut self, head: RequestHead, remaining: u64, mut body: Vec<u8>) -> Step {
         let rest = self.rest();
-        let take = rest.len().min(usize::try_from(remaining).unwrap_or(usize::MAX));
+        let take = rest
+            .len()
+            .min(usize::try_from(remaining).unwrap_or(usize::MAX));
         body.extend_from_slice(rest.get(..take).unwrap_or_default());
         self.pos += take;
         let remaining = remaining - take as u64;
@@ -193,11 +243,20 @@ impl ServerConn {
         if self.eof {
             return Step::Finished;
         }
-        self.state = State::Length { head, remaining, body };
+        self.state = State::Length {
+            head,
+            remaining,
+            body,
+        };
         Step::NeedData(Phase::Body)
     }
 
-    fn step_chunked(&mut self, head: RequestHead, mut decoder: ChunkedDecoder, mut body: Vec<u8>) -> Step {
+    fn step_chunked(
+        &mut self,
+        head: RequestHead,
+        mut decoder: ChunkedDecoder,
+        mut body: Vec<u8>,
+    ) -> Step {
         loop {
             let decoded = match decoder.decode(self.rest()) {
                 Ok(decoded) => decoded,
@@ -220,7 +279,11 @@ impl ServerConn {
         if self.eof {
             return Step::Finished;
         }
-        self.state = State::Chunked { head, decoder, body };
+        self.state = State::Chunked {
+            head,
+            decoder,
+            body,
+        };
         Step::NeedData(Phase::Body)
     }
 
@@ -229,7 +292,9 @@ impl ServerConn {
         if self.limits.decompress && is_gzip(&head) {
             body = match gzip_decompress(&body, self.limits.max_body_size) {
                 Ok(plain) => plain,
-                Err(GzipError::TooLarge) => return reject(413, "decompressed body exceeds the body limit"),
+                Err(GzipError::TooLarge) => {
+                    return reject(413, "decompressed body exceeds the body limit");
+                }
                 Err(error) => return reject(400, format!("bad gzip body: {}", error.reason())),
             };
             // Tornado's _GzipMessageDelegate: the handler sees the decoded body.
@@ -239,12 +304,18 @@ impl ServerConn {
         }
         let keep_alive = head.wants_keep_alive();
         self.state = State::Head;
-        Step::Request(Box::new(Message { head, body, keep_alive }))
+        Step::Request(Box::new(Message {
+            head,
+            body,
+            keep_alive,
+        }))
     }
 }
 
 fn is_gzip(head: &RequestHead) -> bool {
-    head.headers.get("Content-Encoding").is_some_and(|v| v.eq_ignore_ascii_case(b"gzip"))
+    head.headers
+        .get("Content-Encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case(b"gzip"))
 }
 
 #[cfg(test)]
@@ -252,7 +323,11 @@ mod tests {
     use super::*;
 
     fn conn() -> ServerConn {
-        ServerConn::new(Limits { max_header_size: 1024, max_body_size: 64, decompress: true })
+        ServerConn::new(Limits {
+            max_header_size: 1024,
+            max_body_size: 64,
+            decompress: true,
+        })
     }
 
     /// Feeds `input` in the given pieces and collects every step until more data is needed.
@@ -301,7 +376,11 @@ GET /c HTTP/1.1\r\nHost: x\r\n\r\n";
         let steps = run(&mut conn(), &[PIPELINE], false);
         assert_eq!(
             bodies(&steps),
-            [("/a".into(), b"hello".to_vec()), ("/b".into(), b"abcde".to_vec()), ("/c".into(), vec![])]
+            [
+                ("/a".into(), b"hello".to_vec()),
+                ("/b".into(), b"abcde".to_vec()),
+                ("/c".into(), vec![])
+            ]
         );
         assert_eq!(steps.last(), Some(&Step::NeedData(Phase::Idle)));
     }
@@ -311,7 +390,11 @@ GET /c HTTP/1.1\r\nHost: x\r\n\r\n";
         let whole = bodies(&run(&mut conn(), &[PIPELINE], false));
         for split in 0..=PIPELINE.len() {
             let (a, b) = PIPELINE.split_at(split);
-            assert_eq!(bodies(&run(&mut conn(), &[a, b], false)), whole, "split at {split}");
+            assert_eq!(
+                bodies(&run(&mut conn(), &[a, b], false)),
+                whole,
+                "split at {split}"
+            );
         }
     }
 
@@ -325,9 +408,19 @@ GET /c HTTP/1.1\r\nHost: x\r\n\r\n";
     #[test]
     fn reports_the_phase_for_timeouts() {
         let mut c = conn();
-        assert_eq!(run(&mut c, &[b"\r\n"], false), [Step::NeedData(Phase::Idle)]);
-        assert_eq!(run(&mut c, &[b"GET / HT"], false), [Step::NeedData(Phase::Head)]);
-        let steps = run(&mut c, &[b"TP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\na"], false);
+        assert_eq!(
+            run(&mut c, &[b"\r\n"], false),
+            [Step::NeedData(Phase::Idle)]
+        );
+        assert_eq!(
+            run(&mut c, &[b"GET / HT"], false),
+            [Step::NeedData(Phase::Head)]
+        );
+        let steps = run(
+            &mut c,
+            &[b"TP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\na"],
+            false,
+        );
         assert_eq!(steps, [Step::NeedData(Phase::Body)]);
     }
 
@@ -349,7 +442,12 @@ GET /c HTTP/1.1\r\nHost: x\r\n\r\n";
         ];
         for (input, expected) in cases {
             let steps = run(&mut conn(), &[input], false);
-            assert_eq!(status(&steps), Some(*expected), "{}", String::from_utf8_lossy(input));
+            assert_eq!(
+                status(&steps),
+                Some(*expected),
+                "{}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 
@@ -373,12 +471,15 @@ GET /c HTTP/1.1\r\nHost: x\r\n\r\n";
 
     #[test]
     fn continue_only_when_the_request_is_accepted_and_no_body_is_buffered() {
-        let head = b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nContent-Length: 2\r\n\r\n";
+        let head =
+            b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nContent-Length: 2\r\n\r\n";
         let mut c = conn();
         assert_eq!(run(&mut c, &[head], false)[0], Step::Continue);
-        let big = b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 100\r\n\r\n";
+        let big =
+            b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 100\r\n\r\n";
         assert_eq!(status(&run(&mut conn(), &[big], false)), Some(413));
-        let with_body = b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok";
+        let with_body =
+            b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok";
         assert!(!run(&mut conn(), &[with_body], false).contains(&Step::Continue));
     }
 
@@ -386,13 +487,18 @@ GET /c HTTP/1.1\r\nHost: x\r\n\r\n";
     fn keep_alive_follows_version_and_connection_tokens() {
         let cases: &[(&[u8], bool)] = &[
             (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", true),
-            (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: foo, Close\r\n\r\n", false),
+            (
+                b"GET / HTTP/1.1\r\nHost: x\r\nConnection: foo, Close\r\n\r\n",
+                false,
+            ),
             (b"GET / HTTP/1.0\r\n\r\n", false),
             (b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", true),
         ];
         for (input, keep) in cases {
             let steps = run(&mut conn(), &[input], false);
-            let Some(Step::Request(m)) = steps.first() else { panic!("{steps:?}") };
+            let Some(Step::Request(m)) = steps.first() else {
+                panic!("{steps:?}")
+            };
             assert_eq!(m.keep_alive, *keep, "{}", String::from_utf8_lossy(input));
         }
     }
@@ -406,14 +512,20 @@ GET /c HTTP/1.1\r\nHost: x\r\n\r\n";
     #[test]
     fn gzip_bodies_are_decompressed_within_the_limit() {
         let packed = crate::gzip::gzip_compress(b"small", 6);
-        let mut input = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n", packed.len())
-            .into_bytes();
+        let mut input = format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+            packed.len()
+        )
+        .into_bytes();
         input.extend(&packed);
         let steps = run(&mut conn(), &[&input], false);
         assert_eq!(bodies(&steps), [("/".into(), b"small".to_vec())]);
         let bomb = crate::gzip::gzip_compress(&[0u8; 1000], 6);
-        let mut input = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n", bomb.len())
-            .into_bytes();
+        let mut input = format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+            bomb.len()
+        )
+        .into_bytes();
         input.extend(&bomb);
         assert_eq!(status(&run(&mut conn(), &[&input], false)), Some(413));
     }
@@ -427,7 +539,10 @@ GET /c HTTP/1.1\r\nHost: x\r\n\r\n";
                 seed ^= seed << 13;
                 seed ^= seed >> 7;
                 seed ^= seed << 17;
-                bytes.push(b"GET /HTP1.\r\n:Hostchunked0123456789abcdefContent-Length \t\0"[(seed % 56) as usize]);
+                bytes.push(
+                    b"GET /HTP1.\r\n:Hostchunked0123456789abcdefContent-Length \t\0"
+                        [(seed % 56) as usize],
+                );
             }
             let _ = run(&mut conn(), &[&bytes], true);
         }

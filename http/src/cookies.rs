@@ -143,9 +143,11 @@ mod tests {
             parse_cookie("a=b; h=i; a=c"),
             pairs(&[("a", "c"), ("h", "i")])
         );
-        assert!(parse_cookie("abc=def; unnamed; django_language=en")
-            .iter()
-            .any(|(n, _)| n == "django_language"));
+        assert!(
+            parse_cookie("abc=def; unnamed; django_language=en")
+                .iter()
+                .any(|(n, _)| n == "django_language")
+        );
         assert_eq!(
             parse_cookie("a=b; \"; c=d"),
             pairs(&[("a", "b"), ("", "\""), ("c", "d")])

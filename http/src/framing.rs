@@ -90,7 +90,7 @@ fn content_length(head: &RequestHead) -> Result<Option<u64>, FramingError> {
                 .ok_or(FramingError::Bad("invalid Content-Length"))?;
             match result {
                 Some(prev) if prev != n => {
-                    return Err(FramingError::Bad("conflicting Content-Length values"))
+                    return Err(FramingError::Bad("conflicting Content-Length values"));
                 }
                 _ => result = Some(n),
             }

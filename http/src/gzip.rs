@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use miniz_oxide::inflate::stream::{inflate, InflateState};
+use miniz_oxide::inflate::stream::{InflateState, inflate};
 use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
 
 use super::headers::{element_token, list_elements, trim_ows};

@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use super::headers::{is_token, trim_ows, HeaderMap};
+use super::headers::{HeaderMap, is_token, trim_ows};
 
 /// Maximum number of header fields in one request head; more → 431.
 pub const MAX_HEADERS: usize = 128;

@@ -84,7 +84,9 @@ fn write_string(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
             '\t' => f.write_str("\\t")?,
             // `</` is escaped like Tornado's json_encode, so JSON can sit inside <script>.
             '/' if previous == '<' => f.write_str("\\/")?,
-            c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => write!(f, "\\u{:04x}", c as u32)?,
+            c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
+                write!(f, "\\u{:04x}", c as u32)?
+            }
             c => f.write_char(c)?,
         }
         previous = c;
@@ -134,10 +136,16 @@ mod tests {
     fn encodes_nested_values_and_escapes_strings() {
         let value = Json::object([
             ("a", Json::Int(1)),
-            ("b", Json::Array(vec![Json::Null, Json::Bool(true), Json::Number(1.5)])),
+            (
+                "b",
+                Json::Array(vec![Json::Null, Json::Bool(true), Json::Number(1.5)]),
+            ),
             ("c", Json::str("q\"\\\n</\u{1}é")),
         ]);
-        assert_eq!(value.to_string(), r#"{"a": 1, "b": [null, true, 1.5], "c": "q\"\\\n<\/\u0001é"}"#);
+        assert_eq!(
+            value.to_string(),
+            r#"{"a": 1, "b": [null, true, 1.5], "c": "q\"\\\n<\/\u0001é"}"#
+        );
     }
 
     #[test]

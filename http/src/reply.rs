@@ -34,22 +34,32 @@ impl Default for Response {
 impl Response {
     /// An empty response with `status`.
     pub fn new(status: u16) -> Self {
-        Self { status, headers: HeaderMap::new(), body: Vec::new() }
+        Self {
+            status,
+            headers: HeaderMap::new(),
+            body: Vec::new(),
+        }
     }
 
     /// A `text/plain; charset=UTF-8` response.
     pub fn text(status: u16, body: impl Into<Vec<u8>>) -> Self {
-        Self::new(status).header("Content-Type", "text/plain; charset=UTF-8").body(body)
+        Self::new(status)
+            .header("Content-Type", "text/plain; charset=UTF-8")
+            .body(body)
     }
 
     /// An `application/json; charset=UTF-8` response.
     pub fn json(status: u16, value: &Json) -> Self {
-        Self::new(status).header("Content-Type", "application/json; charset=UTF-8").body(value.to_string())
+        Self::new(status)
+            .header("Content-Type", "application/json; charset=UTF-8")
+            .body(value.to_string())
     }
 
     /// Tornado's HTML error page for `status`.
     pub fn error(status: u16) -> Self {
-        Self::new(status).header("Content-Type", "text/html; charset=UTF-8").body(error_page(status))
+        Self::new(status)
+            .header("Content-Type", "text/html; charset=UTF-8")
+            .body(error_page(status))
     }
 
     /// Adds a header field (builder style).
@@ -133,7 +143,11 @@ fn gzip_body(response: &mut Response, accept_encoding: Option<&[u8]>) {
         return;
     }
     match response.headers.get_combined("Vary") {
-        Some(vary) if !String::from_utf8_lossy(&vary).to_ascii_lowercase().contains("accept-encoding") => {
+        Some(vary)
+            if !String::from_utf8_lossy(&vary)
+                .to_ascii_lowercase()
+                .contains("accept-encoding") =>
+        {
             let mut value = vary;
             value.extend_from_slice(b", Accept-Encoding");
             response.headers.set("Vary", value);
@@ -142,7 +156,8 @@ fn gzip_body(response: &mut Response, accept_encoding: Option<&[u8]>) {
         None => response.headers.add("Vary", "Accept-Encoding"),
     }
     let wants = accept_encoding.is_some_and(accepts_gzip);
-    if wants && response.body.len() >= MIN_LENGTH && !response.headers.contains("Content-Encoding") {
+    if wants && response.body.len() >= MIN_LENGTH && !response.headers.contains("Content-Encoding")
+    {
         response.body = gzip_compress(&response.body, GZIP_LEVEL);
         response.headers.add("Content-Encoding", "gzip");
     }
@@ -177,15 +192,25 @@ Server: eddy\r\nContent-Length: 2\r\n\r\nhi"
     fn head_keeps_the_length_but_drops_the_body() {
         let out = encode(Response::text(200, "hello"), &options("HEAD", false));
         let text = String::from_utf8_lossy(&out);
-        assert!(text.contains("Content-Length: 5\r\n") && text.contains("Connection: close\r\n"), "{text}");
+        assert!(
+            text.contains("Content-Length: 5\r\n") && text.contains("Connection: close\r\n"),
+            "{text}"
+        );
         assert!(text.ends_with("\r\n\r\n"), "{text}");
     }
 
     #[test]
     fn no_length_or_body_for_204_and_304() {
         for status in [204, 304] {
-            let text = String::from_utf8_lossy(&encode(Response::new(status).body("x"), &options("GET", true))).into_owned();
-            assert!(!text.contains("Content-Length") && text.ends_with("\r\n\r\n"), "{text}");
+            let text = String::from_utf8_lossy(&encode(
+                Response::new(status).body("x"),
+                &options("GET", true),
+            ))
+            .into_owned();
+            assert!(
+                !text.contains("Content-Length") && text.ends_with("\r\n\r\n"),
+                "{text}"
+            );
         }
     }
 
@@ -193,7 +218,10 @@ Server: eddy\r\nContent-Length: 2\r\n\r\nhi"
     fn header_injection_becomes_a_500() {
         let response = Response::new(200).header("X-Bad", "a\r\nSet-Cookie: evil=1");
         let text = String::from_utf8_lossy(&encode(response, &options("GET", true))).into_owned();
-        assert!(text.starts_with("HTTP/1.1 500 Internal Server Error\r\n") && !text.contains("evil"), "{text}");
+        assert!(
+            text.starts_with("HTTP/1.1 500 Internal Server Error\r\n") && !text.contains("evil"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -201,7 +229,10 @@ Server: eddy\r\nContent-Length: 2\r\n\r\nhi"
         let mut opts = options("GET", true);
         opts.version = Version::Http10;
         let text = String::from_utf8_lossy(&encode(Response::text(200, "x"), &opts)).into_owned();
-        assert!(text.starts_with("HTTP/1.0 200 OK\r\n") && text.contains("Connection: keep-alive\r\n"), "{text}");
+        assert!(
+            text.starts_with("HTTP/1.0 200 OK\r\n") && text.contains("Connection: keep-alive\r\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -212,18 +243,30 @@ Server: eddy\r\nContent-Length: 2\r\n\r\nhi"
         let body = "a".repeat(4096);
         let out = encode(Response::text(200, body.clone()), &opts);
         let text = String::from_utf8_lossy(&out);
-        assert!(text.contains("Content-Encoding: gzip\r\n") && text.contains("Vary: Accept-Encoding\r\n"), "{text}");
-        let start = out.windows(4).position(|w| w == b"\r\n\r\n").map_or(0, |p| p + 4);
+        assert!(
+            text.contains("Content-Encoding: gzip\r\n")
+                && text.contains("Vary: Accept-Encoding\r\n"),
+            "{text}"
+        );
+        let start = out
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(0, |p| p + 4);
         let plain = crate::gzip::gzip_decompress(&out[start..], 1 << 20).expect("valid gzip");
         assert_eq!(plain, body.as_bytes());
         // Small bodies stay plain but still vary.
-        let text = String::from_utf8_lossy(&encode(Response::text(200, "tiny"), &opts)).into_owned();
-        assert!(!text.contains("Content-Encoding") && text.contains("Vary: Accept-Encoding"), "{text}");
+        let text =
+            String::from_utf8_lossy(&encode(Response::text(200, "tiny"), &opts)).into_owned();
+        assert!(
+            !text.contains("Content-Encoding") && text.contains("Vary: Accept-Encoding"),
+            "{text}"
+        );
     }
 
     #[test]
     fn invalid_status_becomes_a_500() {
-        let text = String::from_utf8_lossy(&encode(Response::new(42), &options("GET", true))).into_owned();
+        let text =
+            String::from_utf8_lossy(&encode(Response::new(42), &options("GET", true))).into_owned();
         assert!(text.starts_with("HTTP/1.1 500 "), "{text}");
     }
 }

@@ -9,7 +9,9 @@ use std::time::Duration;
 use super::cookies::parse_cookie;
 use super::head::Version;
 use super::headers::HeaderMap;
-use super::multipart::{UploadedFile, boundary_from_content_type, parse_header_params, parse_multipart_form_data};
+use super::multipart::{
+    UploadedFile, boundary_from_content_type, parse_header_params, parse_multipart_form_data,
+};
 use super::query::{parse_qs_bytes, split_uri};
 
 /// The raw parts a [`Request`] is built from.
@@ -134,7 +136,10 @@ impl Request {
 
     /// The value of cookie `name`, if sent.
     pub fn cookie(&self, name: &str) -> Option<String> {
-        self.cookies().into_iter().find(|(key, _)| key == name).map(|(_, value)| value)
+        self.cookies()
+            .into_iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value)
     }
 
     /// The full URL, e.g. `http://example.com/a?b=c` (Tornado's `full_url`).
@@ -161,7 +166,9 @@ type BodyArguments = (Vec<(String, Vec<u8>)>, Vec<(String, UploadedFile)>);
 
 /// Tornado's `parse_body_arguments`: urlencoded and multipart/form-data bodies.
 fn body_arguments(headers: &HeaderMap, body: &[u8]) -> BodyArguments {
-    let Some(content_type) = headers.get_str("Content-Type") else { return Default::default() };
+    let Some(content_type) = headers.get_str("Content-Type") else {
+        return Default::default();
+    };
     let (kind, _) = parse_header_params(content_type);
     match kind.to_ascii_lowercase().as_str() {
         "application/x-www-form-urlencoded" => (parse_qs_bytes(body, true), Vec::new()),
@@ -197,7 +204,10 @@ mod tests {
     #[test]
     fn splits_the_uri_and_keeps_blank_query_values() {
         let req = request("/a/b?x=1&y=&x=%20z", &[], b"");
-        assert_eq!((req.path.as_str(), req.query.as_str()), ("/a/b", "x=1&y=&x=%20z"));
+        assert_eq!(
+            (req.path.as_str(), req.query.as_str()),
+            ("/a/b", "x=1&y=&x=%20z")
+        );
         assert_eq!(req.argument_values("x"), ["1", " z"]);
         assert_eq!(req.argument("y").as_deref(), Some(""));
         assert_eq!(req.host_name, "example.com");
@@ -206,9 +216,26 @@ mod tests {
 
     #[test]
     fn parses_urlencoded_bodies_after_the_query() {
-        let req = request("/?a=1", &[("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")], b"a=2&b=");
-        let all: Vec<_> = req.arguments().map(|(k, v)| (k.to_owned(), v.to_vec())).collect();
-        assert_eq!(all, [("a".into(), b"1".to_vec()), ("a".into(), b"2".to_vec()), ("b".into(), vec![])]);
+        let req = request(
+            "/?a=1",
+            &[(
+                "Content-Type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )],
+            b"a=2&b=",
+        );
+        let all: Vec<_> = req
+            .arguments()
+            .map(|(k, v)| (k.to_owned(), v.to_vec()))
+            .collect();
+        assert_eq!(
+            all,
+            [
+                ("a".into(), b"1".to_vec()),
+                ("a".into(), b"2".to_vec()),
+                ("b".into(), vec![])
+            ]
+        );
         assert_eq!(req.argument("a").as_deref(), Some("2"));
     }
 
@@ -216,10 +243,21 @@ mod tests {
     fn parses_multipart_fields_and_files() {
         let body = b"--XX\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nv\r\n--XX\r\n\
 Content-Disposition: form-data; name=\"up\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nhi\r\n--XX--\r\n";
-        let req = request("/", &[("Content-Type", "multipart/form-data; boundary=XX")], body);
+        let req = request(
+            "/",
+            &[("Content-Type", "multipart/form-data; boundary=XX")],
+            body,
+        );
         assert_eq!(req.argument("f").as_deref(), Some("v"));
         let (name, file) = &req.files[0];
-        assert_eq!((name.as_str(), file.filename.as_str(), file.content_type.as_str()), ("up", "a.txt", "text/plain"));
+        assert_eq!(
+            (
+                name.as_str(),
+                file.filename.as_str(),
+                file.content_type.as_str()
+            ),
+            ("up", "a.txt", "text/plain")
+        );
         assert_eq!(file.body, b"hi");
     }
 

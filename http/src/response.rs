@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::head::Version;
-use super::headers::{is_token, HeaderMap};
+use super::headers::{HeaderMap, is_token};
 
 const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
 const MONTHS: [&str; 12] = [

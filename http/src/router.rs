@@ -61,7 +61,12 @@ pub struct Context<'a> {
 
 impl<'a> Context<'a> {
     fn new(request: &'a Request) -> Self {
-        Self { request, path_args: Vec::new(), path_kwargs: Vec::new(), response: Response::new(200) }
+        Self {
+            request,
+            path_args: Vec::new(),
+            path_kwargs: Vec::new(),
+            response: Response::new(200),
+        }
     }
 
     /// Appends to the body.
@@ -104,7 +109,10 @@ impl<'a> Context<'a> {
 
     /// A named route group, if matched.
     pub fn kwarg(&self, name: &str) -> Option<&str> {
-        self.path_kwargs.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+        self.path_kwargs
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
     }
 
     /// The request argument `name` (query or body), if sent.
@@ -139,25 +147,40 @@ impl Application {
     ///
     /// # Errors
     /// `pattern` is not a valid regex.
-    pub fn route(mut self, pattern: &str, handler: impl RequestHandler + 'static) -> Result<Self, regex::Error> {
+    pub fn route(
+        mut self,
+        pattern: &str,
+        handler: impl RequestHandler + 'static,
+    ) -> Result<Self, regex::Error> {
         let anchored = format!("^(?:{pattern})$");
-        self.routes.push(Route { pattern: Regex::new(&anchored)?, handler: Box::new(handler) });
+        self.routes.push(Route {
+            pattern: Regex::new(&anchored)?,
+            handler: Box::new(handler),
+        });
         Ok(self)
     }
 
     fn dispatch(&self, request: &Request) -> Response {
         let mut cx = Context::new(request);
-        let Some((route, captures)) =
-            self.routes.iter().find_map(|route| route.pattern.captures(&request.path).map(|c| (route, c)))
+        let Some((route, captures)) = self
+            .routes
+            .iter()
+            .find_map(|route| route.pattern.captures(&request.path).map(|c| (route, c)))
         else {
             return Response::error(404);
         };
-        let decode = |text: &str| String::from_utf8_lossy(&percent_decode(text.as_bytes(), false)).into_owned();
+        let decode = |text: &str| {
+            String::from_utf8_lossy(&percent_decode(text.as_bytes(), false)).into_owned()
+        };
         let names: Vec<Option<&str>> = route.pattern.capture_names().skip(1).collect();
         for (index, name) in names.iter().enumerate() {
-            let Some(group) = captures.get(index + 1) else { continue };
+            let Some(group) = captures.get(index + 1) else {
+                continue;
+            };
             match name {
-                Some(name) => cx.path_kwargs.push(((*name).to_owned(), decode(group.as_str()))),
+                Some(name) => cx
+                    .path_kwargs
+                    .push(((*name).to_owned(), decode(group.as_str()))),
                 None => cx.path_args.push(decode(group.as_str())),
             }
         }
@@ -229,7 +252,10 @@ mod tests {
     #[test]
     fn groups_are_decoded_positionally_and_by_name() {
         let response = app().handle(&request("GET", "/user/a%20b/posts?x=1"));
-        assert_eq!((response.status, response.body), (200, b"user a b tab posts".to_vec()));
+        assert_eq!(
+            (response.status, response.body),
+            (200, b"user a b tab posts".to_vec())
+        );
     }
 
     #[test]
@@ -243,6 +269,9 @@ mod tests {
         assert_eq!(app().handle(&request("POST", "/old")).status, 405);
         assert_eq!(app().handle(&request("BREW", "/old")).status, 405);
         let head = app().handle(&request("HEAD", "/old"));
-        assert_eq!((head.status, head.headers.get("Location")), (301, Some(&b"/new"[..])));
+        assert_eq!(
+            (head.status, head.headers.get("Location")),
+            (301, Some(&b"/new"[..]))
+        );
     }
 }

@@ -27,7 +27,11 @@ pub fn request_from_wit(request: types::Request) -> Request {
     for (name, value) in request.headers {
         headers.add(name, value);
     }
-    let version = if request.version == "HTTP/1.0" { Version::Http10 } else { Version::Http11 };
+    let version = if request.version == "HTTP/1.0" {
+        Version::Http10
+    } else {
+        Version::Http11
+    };
     Request::new(RequestParts {
         method: request.method,
         uri: request.uri,
@@ -45,7 +49,11 @@ pub fn request_from_wit(request: types::Request) -> Request {
 pub fn response_to_wit(response: Response) -> types::Response {
     types::Response {
         status: response.status,
-        headers: response.headers.iter().map(|(name, value)| (name.to_owned(), value.to_vec())).collect(),
+        headers: response
+            .headers
+            .iter()
+            .map(|(name, value)| (name.to_owned(), value.to_vec()))
+            .collect(),
         body: response.body,
     }
 }

@@ -15,8 +15,10 @@ extern crate self as eddy_plugin;
 
 pub mod bindings;
 
-pub use eddy_http::{Application, Context, Handler, HeaderMap, Json, Request, RequestHandler, Response, UploadedFile};
 pub use eddy_http as http;
+pub use eddy_http::{
+    Application, Context, Handler, HeaderMap, Json, Request, RequestHandler, Response, UploadedFile,
+};
 
 /// Exports a plugin component whose requests are answered by the handler `$make` builds.
 ///

@@ -22,7 +22,11 @@ pub fn call(plugin: u32, request: &Request) -> Result<Response, PluginError> {
         path: request.path.clone(),
         query: request.query.clone(),
         version: request.version.as_str().to_owned(),
-        headers: request.headers.iter().map(|(name, value)| (name.to_owned(), value.to_vec())).collect(),
+        headers: request
+            .headers
+            .iter()
+            .map(|(name, value)| (name.to_owned(), value.to_vec()))
+            .collect(),
         body: request.body.clone(),
         remote_ip: request.remote_ip.clone(),
         protocol: request.protocol.clone(),
@@ -34,5 +38,9 @@ pub fn call(plugin: u32, request: &Request) -> Result<Response, PluginError> {
     for (name, value) in response.headers {
         headers.add(name, value);
     }
-    Ok(Response { status: response.status, headers, body: response.body })
+    Ok(Response {
+        status: response.status,
+        headers,
+        body: response.body,
+    })
 }

@@ -23,18 +23,31 @@ struct Plugins {
 
 impl Handler for Plugins {
     fn handle(&self, request: &Request) -> Response {
-        let Some(index) = self.routes.iter().position(|route| route.is_match(&request.path)) else {
+        let Some(index) = self
+            .routes
+            .iter()
+            .position(|route| route.is_match(&request.path))
+        else {
             return Response::error(404);
         };
         let plugin = u32::try_from(index).unwrap_or(u32::MAX);
         match bindings::call(plugin, request) {
             Ok(response) => response,
             Err(bindings::PluginError::Trapped(message)) => {
-                log(Level::Warn, &format!("plugin {plugin} failed on {} {}: {message}", request.method, request.path));
+                log(
+                    Level::Warn,
+                    &format!(
+                        "plugin {plugin} failed on {} {}: {message}",
+                        request.method, request.path
+                    ),
+                );
                 Response::error(500)
             }
             Err(bindings::PluginError::Unavailable(message)) => {
-                log(Level::Debug, &format!("plugin {plugin} unavailable: {message}"));
+                log(
+                    Level::Debug,
+                    &format!("plugin {plugin} unavailable: {message}"),
+                );
                 Response::error(503).header("Retry-After", "1")
             }
             Err(bindings::PluginError::UnknownPlugin) => {
@@ -49,9 +62,15 @@ fn main(_args: Vec<String>) -> Result<(), String> {
     let routes = eddy_guest::start_options()
         .into_iter()
         .filter(|(name, _)| name == "route")
-        .map(|(_, pattern)| Regex::new(&format!("^(?:{pattern})$")).map_err(|e| format!("route {pattern:?}: {e}")))
+        .map(|(_, pattern)| {
+            Regex::new(&format!("^(?:{pattern})$")).map_err(|e| format!("route {pattern:?}: {e}"))
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    if routes.is_empty() { serve_http(you_requested) } else { serve_http(Plugins { routes }) }
+    if routes.is_empty() {
+        serve_http(you_requested)
+    } else {
+        serve_http(Plugins { routes })
+    }
 }
 
 eddy_guest::export!(main);

@@ -218,3 +218,92 @@ pub fn is_closed_by_peer(stream: &mut TcpStream) -> bool {
         }
     }
 }
+
+/// One HTTP response read off a socket.
+#[derive(Debug)]
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// The status line and header lines, as received.
+    pub head: String,
+    /// The body (Content-Length framed).
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Reads one response: the head up to CRLF CRLF, then `Content-Length` bytes of body (none
+/// for `HEAD` requests when `head_request`).
+#[track_caller]
+pub fn read_response(stream: &mut TcpStream, head_request: bool) -> HttpResponse {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = stream.read(&mut byte).expect("read response head");
+        assert!(
+            n == 1,
+            "connection closed inside a response head: {:?}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).expect("ASCII head");
+    let status = head
+        .get(9..12)
+        .and_then(|code| code.parse().ok())
+        .expect("status code");
+    let mut response = HttpResponse {
+        status,
+        head,
+        body: Vec::new(),
+    };
+    let length: usize = response
+        .header("Content-Length")
+        .map_or(0, |v| v.parse().expect("length"));
+    if !head_request {
+        response.body = read_exact(stream, length);
+    }
+    response
+}
+
+/// Sends `request` on a new connection and reads one response.
+#[track_caller]
+pub fn roundtrip(addr: SocketAddr, request: &[u8]) -> HttpResponse {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    stream.write_all(request).expect("write request");
+    read_response(&mut stream, false)
+}
+
+/// Reads until the peer closes; fails if it does not within the socket's read timeout.
+#[track_caller]
+pub fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return out,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => return out,
+            Err(error) => panic!(
+                "the server did not close: {error}; got {:?}",
+                String::from_utf8_lossy(&out)
+            ),
+        }
+    }
+}

@@ -14,7 +14,11 @@ fn text(bytes: &[u8]) -> Json {
 }
 
 fn pairs<'a>(items: impl Iterator<Item = (&'a str, &'a [u8])>) -> Json {
-    Json::Array(items.map(|(name, value)| Json::Array(vec![Json::str(name), text(value)])).collect())
+    Json::Array(
+        items
+            .map(|(name, value)| Json::Array(vec![Json::str(name), text(value)]))
+            .collect(),
+    )
 }
 
 fn inspect(request: &Request) -> Response {
@@ -37,7 +41,16 @@ fn inspect(request: &Request) -> Response {
         ("body", text(&request.body)),
         ("arguments", pairs(request.arguments())),
         ("files", Json::Array(files.collect())),
-        ("cookies", Json::Array(request.cookies().into_iter().map(|(k, v)| Json::Array(vec![k.into(), v.into()])).collect())),
+        (
+            "cookies",
+            Json::Array(
+                request
+                    .cookies()
+                    .into_iter()
+                    .map(|(k, v)| Json::Array(vec![k.into(), v.into()]))
+                    .collect(),
+            ),
+        ),
         ("remote_ip", Json::str(request.remote_ip.as_str())),
         ("protocol", Json::str(request.protocol.as_str())),
         ("host", Json::str(request.host.as_str())),

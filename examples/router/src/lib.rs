@@ -36,7 +36,10 @@ struct Item;
 impl RequestHandler for Item {
     fn get(&self, cx: &mut Context<'_>) {
         let id: i64 = cx.kwarg("id").and_then(|id| id.parse().ok()).unwrap_or(0);
-        cx.write_json(&Json::object([("id", Json::Int(id)), ("name", Json::str(format!("item {id}")))]));
+        cx.write_json(&Json::object([
+            ("id", Json::Int(id)),
+            ("name", Json::str(format!("item {id}"))),
+        ]));
     }
 
     fn delete(&self, cx: &mut Context<'_>) {
@@ -54,7 +57,10 @@ impl RequestHandler for Greet {
 
     fn post(&self, cx: &mut Context<'_>) {
         match cx.argument("name").filter(|name| !name.is_empty()) {
-            Some(name) => cx.write_json(&Json::object([("greeting", Json::str(format!("Hello, {name}!")))])),
+            Some(name) => cx.write_json(&Json::object([(
+                "greeting",
+                Json::str(format!("Hello, {name}!")),
+            )])),
             None => cx.send_error(400),
         }
     }

@@ -136,7 +136,9 @@ pub fn run_worker(config: WorkerConfig) -> anyhow::Result<(u8, Crossings)> {
 
 fn start_guest(config: &WorkerConfig, net: Net) -> anyhow::Result<Guest> {
     let plugins = Plugins::new(&config.plugins, config.isolation, config.plugin_max_memory);
-    let mut guest = config.program.instantiate(net, plugins, config.max_memory)?;
+    let mut guest = config
+        .program
+        .instantiate(net, plugins, config.max_memory)?;
     guest.start(&config.args, &config.options)?;
     guest.net().flush();
     Ok(guest)

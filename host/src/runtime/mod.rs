@@ -14,8 +14,10 @@ use crate::event_loop::Net;
 
 mod plugins;
 
-pub use plugins::{DEFAULT_PLUGIN_MAX_MEMORY, HANDLER_INTERFACE, Isolation, PluginProgram, Plugins};
 use plugins::server_wit;
+pub use plugins::{
+    DEFAULT_PLUGIN_MAX_MEMORY, HANDLER_INTERFACE, Isolation, PluginProgram, Plugins,
+};
 
 /// The bindings wasmtime generates from `wit/`; their documentation is the WIT's.
 #[allow(missing_docs)]
@@ -75,8 +77,10 @@ impl Program {
         let mut linker = Linker::<HostState>::new(engine);
         IoGuest::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
             .map_err(|e| anyhow!("{e}"))?;
-        server_wit::Server::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
-            .map_err(|e| anyhow!("{e}"))?;
+        server_wit::Server::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| {
+            state
+        })
+        .map_err(|e| anyhow!("{e}"))?;
         let instance_pre = linker
             .instantiate_pre(&component)
             .map_err(|e| anyhow!("{name} needs something eddy does not offer: {e}"))?;
@@ -90,12 +94,24 @@ impl Program {
     ///
     /// # Errors
     /// Instantiation traps (for example the guest's start function fails).
-    pub fn instantiate(&self, net: Net, plugins: Plugins, max_memory: usize) -> anyhow::Result<Guest> {
+    pub fn instantiate(
+        &self,
+        net: Net,
+        plugins: Plugins,
+        max_memory: usize,
+    ) -> anyhow::Result<Guest> {
         let limits = StoreLimitsBuilder::new()
             .memory_size(max_memory)
             .instances(4)
             .build();
-        let mut store = Store::new(self.pre.engine(), HostState { net, limits, plugins });
+        let mut store = Store::new(
+            self.pre.engine(),
+            HostState {
+                net,
+                limits,
+                plugins,
+            },
+        );
         store.limiter(|state| &mut state.limits);
         let bindings = self
             .pre
@@ -222,7 +238,8 @@ impl server_wit::eddy::http::plugins::Host for HostState {
         &mut self,
         plugin: u32,
         request: server_wit::eddy::http::types::Request,
-    ) -> Result<server_wit::eddy::http::types::Response, server_wit::eddy::http::plugins::PluginError> {
+    ) -> Result<server_wit::eddy::http::types::Response, server_wit::eddy::http::plugins::PluginError>
+    {
         self.net.count_import_call();
         self.plugins.call(plugin, &request)
     }

@@ -76,8 +76,12 @@ impl PluginProgram {
         let instance_pre = linker
             .instantiate_pre(&component)
             .map_err(|e| anyhow!("{name} imports something plugins are not given: {e}"))?;
-        let pre = PluginPre::new(instance_pre).map_err(|e| anyhow!("{name} is not a plugin: {e}"))?;
-        Ok(Self { name: name.to_owned(), pre })
+        let pre =
+            PluginPre::new(instance_pre).map_err(|e| anyhow!("{name} is not a plugin: {e}"))?;
+        Ok(Self {
+            name: name.to_owned(),
+            pre,
+        })
     }
 
     /// The plugin's name (its path).
@@ -118,9 +122,19 @@ impl Plugins {
     pub fn new(programs: &[PluginProgram], isolation: Isolation, max_memory: usize) -> Self {
         let slots = programs
             .iter()
-            .map(|program| Slot { program: program.clone(), live: None, failures: 0, retry_at: None })
+            .map(|program| Slot {
+                program: program.clone(),
+                live: None,
+                failures: 0,
+                retry_at: None,
+            })
             .collect();
-        Self { slots, isolation, max_memory, instantiations: 0 }
+        Self {
+            slots,
+            isolation,
+            max_memory,
+            instantiations: 0,
+        }
     }
 
     /// How many plugin instances were created so far.
@@ -130,21 +144,33 @@ impl Plugins {
 
     fn instantiate(&mut self, index: usize) -> anyhow::Result<Live> {
         let slot = &self.slots[index];
-        let limits = StoreLimitsBuilder::new().memory_size(self.max_memory).instances(4).build();
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.max_memory)
+            .instances(4)
+            .build();
         let mut store = Store::new(slot.program.pre.engine(), PluginState { limits });
         store.limiter(|state| &mut state.limits);
         self.instantiations += 1;
-        let bindings = slot.program.pre.instantiate(&mut store).map_err(|e| anyhow!("{e}"))?;
+        let bindings = slot
+            .program
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| anyhow!("{e}"))?;
         Ok(Live { store, bindings })
     }
 
     /// Calls plugin `index` with `request`.
     pub fn call(&mut self, index: u32, request: &Request) -> Result<Response, PluginError> {
         let index = usize::try_from(index).unwrap_or(usize::MAX);
-        let Some(slot) = self.slots.get_mut(index) else { return Err(PluginError::UnknownPlugin) };
+        let Some(slot) = self.slots.get_mut(index) else {
+            return Err(PluginError::UnknownPlugin);
+        };
         if let Some(at) = slot.retry_at {
             if Instant::now() < at {
-                return Err(PluginError::Unavailable(format!("{} is restarting after {} failures", slot.program.name, slot.failures)));
+                return Err(PluginError::Unavailable(format!(
+                    "{} is restarting after {} failures",
+                    slot.program.name, slot.failures
+                )));
             }
         }
         let mut live = match slot.live.take() {
@@ -152,13 +178,20 @@ impl Plugins {
             None => match self.instantiate(index) {
                 Ok(live) => live,
                 Err(error) => {
-                    let message = format!("instantiating {} failed: {error}", self.slots[index].program.name);
+                    let message = format!(
+                        "instantiating {} failed: {error}",
+                        self.slots[index].program.name
+                    );
                     self.failed(index, &message);
                     return Err(PluginError::Unavailable(message));
                 }
             },
         };
-        match live.bindings.eddy_http_handler().call_handle(&mut live.store, request) {
+        match live
+            .bindings
+            .eddy_http_handler()
+            .call_handle(&mut live.store, request)
+        {
             Ok(response) => {
                 let slot = &mut self.slots[index];
                 slot.failures = 0;
@@ -170,7 +203,10 @@ impl Plugins {
             }
             Err(trap) => {
                 let message = first_line(&trap.to_string());
-                self.failed(index, &format!("{} trapped: {message}", self.slots[index].program.name));
+                self.failed(
+                    index,
+                    &format!("{} trapped: {message}", self.slots[index].program.name),
+                );
                 Err(PluginError::Trapped(message))
             }
         }
@@ -183,12 +219,16 @@ impl Plugins {
         let backoff = if slot.failures <= 1 {
             Duration::ZERO
         } else {
-            (Duration::from_millis(50) * 2u32.saturating_pow((slot.failures - 2).min(16))).min(MAX_PLUGIN_BACKOFF)
+            (Duration::from_millis(50) * 2u32.saturating_pow((slot.failures - 2).min(16)))
+                .min(MAX_PLUGIN_BACKOFF)
         };
         slot.retry_at = (!backoff.is_zero()).then(|| Instant::now() + backoff);
         // One line per incident: the first failure, then at 2, 4, 8, ... in a row.
         if slot.failures.is_power_of_two() {
-            tracing::error!(failures = slot.failures, "{message}; next instance in {backoff:?}");
+            tracing::error!(
+                failures = slot.failures,
+                "{message}; next instance in {backoff:?}"
+            );
         }
     }
 }

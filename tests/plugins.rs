@@ -1,0 +1,121 @@
+//! Plugin handlers in their own Stores: a trap costs one 500, the plugin is re-instantiated,
+//! and every other request and connection carries on.
+
+mod util;
+
+use std::io::Write;
+use std::time::Duration;
+
+use util::{Eddy, guest, read_response, roundtrip};
+
+fn faulty(extra: &[&str]) -> Eddy {
+    let faulty = guest("faulty").to_str().expect("utf-8 path").to_owned();
+    let hello = guest("hello").to_str().expect("utf-8 path").to_owned();
+    let faulty_route = format!("/f/.*={faulty}");
+    let mut args = vec![
+        "--listen",
+        "127.0.0.1:0",
+        "--handler",
+        &faulty_route,
+        "--handler",
+        &hello,
+    ];
+    args.extend_from_slice(extra);
+    Eddy::serve(&args)
+}
+
+const GET_OK: &[u8] = b"GET /f/ok HTTP/1.1\r\nHost: a\r\n\r\n";
+const GET_PANIC: &[u8] = b"GET /f/panic HTTP/1.1\r\nHost: a\r\n\r\n";
+const GET_HELLO: &[u8] = b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\n";
+
+#[test]
+fn a_panicking_plugin_costs_one_500_and_nothing_else() {
+    let mut server = faulty(&[]);
+    // A kept-alive connection to the healthy plugin, open across the crash.
+    let mut bystander = server.connect();
+    bystander.write_all(GET_HELLO).expect("write");
+    assert_eq!(read_response(&mut bystander, false).text(), "Hello, world!");
+
+    // The same connection sees ok, panic (500), ok again: the connection survives the trap.
+    let mut conn = server.connect();
+    conn.write_all(GET_OK).expect("write");
+    assert_eq!(read_response(&mut conn, false).text(), "ok 1");
+    conn.write_all(GET_PANIC).expect("write");
+    let crashed = read_response(&mut conn, false);
+    assert_eq!(crashed.status, 500, "{}", crashed.head);
+    conn.write_all(GET_OK).expect("write");
+    // A fresh instance: its counter starts again.
+    assert_eq!(read_response(&mut conn, false).text(), "ok 1");
+
+    bystander.write_all(GET_HELLO).expect("write");
+    assert_eq!(read_response(&mut bystander, false).text(), "Hello, world!");
+    assert_eq!(roundtrip(server.addr, GET_HELLO).text(), "Hello, world!");
+    assert!(server.is_running(), "the server must never exit");
+    assert!(
+        server.stderr().contains("trapped"),
+        "the trap is logged: {}",
+        server.stderr()
+    );
+}
+
+#[test]
+fn a_crash_looping_plugin_backs_off_with_503s() {
+    let mut server = faulty(&[]);
+    let statuses: Vec<u16> = (0..20)
+        .map(|_| roundtrip(server.addr, GET_PANIC).status)
+        .collect();
+    assert_eq!(statuses[0], 500);
+    assert!(statuses.contains(&503), "no back-off: {statuses:?}");
+    // One log line per incident, not one per request.
+    let lines = server
+        .stderr()
+        .lines()
+        .filter(|line| line.contains("trapped"))
+        .count();
+    assert!(
+        lines < 10,
+        "{lines} log lines for 20 requests:\n{}",
+        server.stderr()
+    );
+    // The healthy plugin never noticed.
+    assert_eq!(roundtrip(server.addr, GET_HELLO).text(), "Hello, world!");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(server.is_running());
+}
+
+#[test]
+fn memory_bombs_trap_at_the_plugin_cap() {
+    let mut server = faulty(&["--plugin-max-memory", "16MiB"]);
+    let response = roundtrip(server.addr, b"GET /f/alloc HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(response.status, 500, "{}", response.head);
+    assert!(
+        server.rss() < 200 << 20,
+        "host RSS {} after the bomb",
+        server.rss()
+    );
+    assert_eq!(roundtrip(server.addr, GET_HELLO).text(), "Hello, world!");
+    assert!(server.is_running());
+}
+
+#[test]
+fn request_isolation_gives_every_request_a_fresh_instance() {
+    let server = faulty(&["--isolation", "request"]);
+    for _ in 0..3 {
+        assert_eq!(roundtrip(server.addr, GET_OK).text(), "ok 1");
+    }
+    let reused = faulty(&[]);
+    let counts: Vec<String> = (0..3)
+        .map(|_| roundtrip(reused.addr, GET_OK).text())
+        .collect();
+    assert_eq!(counts, ["ok 1", "ok 2", "ok 3"]);
+}
+
+#[test]
+fn unmatched_paths_are_404() {
+    let faulty = guest("faulty").to_str().expect("utf-8 path").to_owned();
+    let route = format!("/only={faulty}");
+    let server = Eddy::serve(&["--listen", "127.0.0.1:0", "--handler", &route]);
+    let response = roundtrip(server.addr, b"GET /only/not HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(response.status, 404);
+    assert!(response.text().contains("404: Not Found"));
+}
