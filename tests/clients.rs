@@ -32,22 +32,40 @@ fn with_handler(name: &str) -> Eddy {
 #[test]
 fn curl_reuses_one_connection_for_several_requests() {
     let server = Eddy::serve(&["--listen", "127.0.0.1:0"]);
-    let urls: Vec<String> = ["/a", "/b/c", "/d?e=f"].iter().map(|p| format!("http://{}{p}", server.addr)).collect();
-    let output = Command::new("curl").args(["-sv", "--max-time", "10"]).args(&urls).output().expect("curl must be installed");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let urls: Vec<String> = ["/a", "/b/c", "/d?e=f"]
+        .iter()
+        .map(|p| format!("http://{}{p}", server.addr))
+        .collect();
+    let output = Command::new("curl")
+        .args(["-sv", "--max-time", "10"])
+        .args(&urls)
+        .output()
+        .expect("curl must be installed");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
         "You requested /a\nYou requested /b/c\nYou requested /d?e=f\n"
     );
     let log = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(log.matches("Connected to").count(), 1, "curl opened more than one connection:\n{log}");
+    assert_eq!(
+        log.matches("Connected to").count(),
+        1,
+        "curl opened more than one connection:\n{log}"
+    );
     assert!(log.contains("Re-using existing connection"), "{log}");
 }
 
 #[test]
 fn python_http_client_keeps_its_connection() {
     let server = with_handler("inspect");
-    assert_eq!(python("http_client.py", &server), "200 x=1\n200 payload\n200 100000\nsame socket True\n");
+    assert_eq!(
+        python("http_client.py", &server),
+        "200 x=1\n200 payload\n200 100000\nsame socket True\n"
+    );
 }
 
 #[test]

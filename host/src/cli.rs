@@ -195,6 +195,9 @@ impl HttpOptions {
     }
 }
 
+/// Options for a guest's `start`, as `(name, value)` pairs.
+type StartOptions = Vec<(String, String)>;
+
 /// Splits `[REGEX=]COMPONENT`; without `=`, the plugin answers every path.
 fn split_handler(spec: &str) -> (String, PathBuf) {
     match spec.split_once('=') {
@@ -208,7 +211,7 @@ impl PluginOptions {
     fn load(
         &self,
         engine: &wasmtime::Engine,
-    ) -> anyhow::Result<(Vec<PluginProgram>, Vec<(String, String)>)> {
+    ) -> anyhow::Result<(Vec<PluginProgram>, StartOptions)> {
         let mut programs = Vec::new();
         let mut routes = Vec::new();
         for spec in &self.handlers {

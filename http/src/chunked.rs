@@ -9,7 +9,7 @@
 //! let mut input: &[u8] = b"5\r\nhello\r\n0\r\n\r\nNEXT";
 //! let mut body = Vec::new();
 //! loop {
-//!     let step = dec.decode(input).unwrap();
+//!     let step = dec.decode(input).expect("test input is valid");
 //!     if let Some(r) = step.data.clone() {
 //!         body.extend_from_slice(&input[r]);
 //!     }
@@ -428,7 +428,7 @@ X-Trailer: a\tb\r\n\
     fn decodes_whole() {
         let mut input = BODY.to_vec();
         input.extend_from_slice(b"GET /next");
-        let (out, n, done) = decode_all(&input).unwrap();
+        let (out, n, done) = decode_all(&input).expect("test input is valid");
         assert_eq!(out, DECODED);
         assert_eq!(n, BODY.len());
         assert!(done);
@@ -437,7 +437,7 @@ X-Trailer: a\tb\r\n\
     #[test]
     fn every_split_point() {
         for i in 0..=BODY.len() {
-            let (out, done) = feed(&[&BODY[..i], &BODY[i..]]).unwrap();
+            let (out, done) = feed(&[&BODY[..i], &BODY[i..]]).expect("test input is valid");
             assert_eq!(out, DECODED, "split at {i}");
             assert!(done);
         }
@@ -447,7 +447,8 @@ X-Trailer: a\tb\r\n\
     fn every_pair_of_split_points() {
         for i in 0..=BODY.len() {
             for j in i..=BODY.len() {
-                let (out, done) = feed(&[&BODY[..i], &BODY[i..j], &BODY[j..]]).unwrap();
+                let (out, done) =
+                    feed(&[&BODY[..i], &BODY[i..j], &BODY[j..]]).expect("test input is valid");
                 assert_eq!(out, DECODED, "split at {i},{j}");
                 assert!(done);
             }
@@ -457,7 +458,7 @@ X-Trailer: a\tb\r\n\
     #[test]
     fn byte_at_a_time() {
         let pieces: Vec<&[u8]> = BODY.chunks(1).collect();
-        let (out, done) = feed(&pieces).unwrap();
+        let (out, done) = feed(&pieces).expect("test input is valid");
         assert_eq!(out, DECODED);
         assert!(done);
     }
@@ -466,14 +467,14 @@ X-Trailer: a\tb\r\n\
     fn zero_copy_ranges() {
         let mut dec = ChunkedDecoder::new();
         let input = b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
-        let s = dec.decode(input).unwrap();
+        let s = dec.decode(input).expect("test input is valid");
         assert_eq!(s.data, Some(3..6));
         assert_eq!(s.consumed, 6);
         let rest = &input[6..];
-        let s = dec.decode(rest).unwrap();
+        let s = dec.decode(rest).expect("test input is valid");
         assert_eq!(s.data.map(|r| &rest[r]), Some(&b"de"[..]));
         let rest = &rest[s.consumed..];
-        let s = dec.decode(rest).unwrap();
+        let s = dec.decode(rest).expect("test input is valid");
         assert_eq!(
             s,
             Decoded {
@@ -485,7 +486,7 @@ X-Trailer: a\tb\r\n\
         assert!(dec.is_done());
         // Done stays done and consumes nothing.
         assert_eq!(
-            dec.decode(b"more").unwrap(),
+            dec.decode(b"more").expect("test input is valid"),
             Decoded {
                 consumed: 0,
                 data: None,
@@ -496,10 +497,10 @@ X-Trailer: a\tb\r\n\
 
     #[test]
     fn empty_body_and_progress() {
-        let (out, n, done) = decode_all(b"0\r\n\r\n").unwrap();
+        let (out, n, done) = decode_all(b"0\r\n\r\n").expect("test input is valid");
         assert!(out.is_empty() && done && n == 5);
         let mut dec = ChunkedDecoder::new();
-        let s = dec.decode(b"").unwrap();
+        let s = dec.decode(b"").expect("test input is valid");
         assert_eq!(
             s,
             Decoded {
@@ -508,7 +509,7 @@ X-Trailer: a\tb\r\n\
                 done: false
             }
         );
-        let s = dec.decode(b"1").unwrap();
+        let s = dec.decode(b"1").expect("test input is valid");
         assert_eq!(s.consumed, 1);
         assert!(!s.done);
     }
@@ -517,7 +518,9 @@ X-Trailer: a\tb\r\n\
     fn large_sizes() {
         // 16 digits are accepted (size parsed, body incomplete).
         let mut dec = ChunkedDecoder::new();
-        let s = dec.decode(b"ffffffffffffffff\r\nab").unwrap();
+        let s = dec
+            .decode(b"ffffffffffffffff\r\nab")
+            .expect("test input is valid");
         assert_eq!(s.data, Some(18..20));
         let mut dec = ChunkedDecoder::new();
         assert!(dec.decode(b"0000000000000001\r\nx\r\n0\r\n\r\n").is_ok());
@@ -607,7 +610,7 @@ X-Trailer: a\tb\r\n\
         write_chunk(&mut out, &[b'x'; 300]);
         out.extend_from_slice(LAST_CHUNK);
         assert!(out.starts_with(b"5\r\nhello\r\n12c\r\n"));
-        let (body, n, done) = decode_all(&out).unwrap();
+        let (body, n, done) = decode_all(&out).expect("test input is valid");
         assert!(done);
         assert_eq!(n, out.len());
         assert_eq!(body.len(), 305);

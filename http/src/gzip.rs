@@ -374,7 +374,7 @@ mod tests {
                 let gz = gzip_compress(&data, level);
                 assert_eq!(&gz[..3], &[0x1f, 0x8b, 8]);
                 assert_eq!(
-                    gzip_decompress(&gz, n).unwrap(),
+                    gzip_decompress(&gz, n).expect("test input is valid"),
                     data,
                     "n={n} level={level}"
                 );
@@ -390,7 +390,10 @@ mod tests {
             0xc9, 0x57, 0x28, 0xcf, 0x2f, 0xca, 0x49, 0xe1, 0x02, 0x00, 0x2d, 0x3b, 0x08, 0xaf,
             0x0c, 0x00, 0x00, 0x00,
         ];
-        assert_eq!(gzip_decompress(&gz, 100).unwrap(), b"hello world\n");
+        assert_eq!(
+            gzip_decompress(&gz, 100).expect("test input is valid"),
+            b"hello world\n"
+        );
     }
 
     #[test]
@@ -417,7 +420,10 @@ mod tests {
         h.extend_from_slice(&hcrc.to_le_bytes());
         let mut gz = h.clone();
         gz.extend_from_slice(body);
-        assert_eq!(gzip_decompress(&gz, 100).unwrap(), data);
+        assert_eq!(
+            gzip_decompress(&gz, 100).expect("test input is valid"),
+            data
+        );
         // Wrong header CRC.
         let mut bad = gz.clone();
         let i = h.len() - 1;
@@ -434,7 +440,10 @@ mod tests {
         let mut gz = gzip_compress(b"abc", 6);
         gz.extend_from_slice(&gzip_compress(b"def", 1));
         gz.extend_from_slice(&[0, 0, 0]);
-        assert_eq!(gzip_decompress(&gz, 6).unwrap(), b"abcdef");
+        assert_eq!(
+            gzip_decompress(&gz, 6).expect("test input is valid"),
+            b"abcdef"
+        );
         assert_eq!(gzip_decompress(&gz, 5), Err(GzipError::TooLarge));
         gz.push(7);
         assert_eq!(gzip_decompress(&gz, 100), Err(GzipError::InvalidHeader));
@@ -448,10 +457,13 @@ mod tests {
         assert_eq!(gzip_decompress(&gz, 999_999), Err(GzipError::TooLarge));
         assert_eq!(gzip_decompress(&gz, 1000), Err(GzipError::TooLarge));
         assert_eq!(gzip_decompress(&gz, 0), Err(GzipError::TooLarge));
-        let out = gzip_decompress(&gz, 1_000_000).unwrap();
+        let out = gzip_decompress(&gz, 1_000_000).expect("test input is valid");
         assert_eq!(out.len(), 1_000_000);
         assert!(out.capacity() <= 1_000_000);
-        assert_eq!(gzip_decompress(&gzip_compress(b"", 6), 0).unwrap(), b"");
+        assert_eq!(
+            gzip_decompress(&gzip_compress(b"", 6), 0).expect("test input is valid"),
+            b""
+        );
     }
 
     #[test]

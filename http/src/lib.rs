@@ -22,6 +22,7 @@ pub mod chunked;
 pub mod conn;
 pub mod cookies;
 pub mod framing;
+pub mod fuzzing;
 pub mod gzip;
 pub mod handler;
 pub mod head;

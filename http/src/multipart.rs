@@ -403,7 +403,7 @@ mod tests {
             "1234",
             "--1234\nContent-Disposition: form-data; name=\"files\"; filename=\"ab.txt\"\n\nFoo\n--1234--",
         )
-        .unwrap();
+        .expect("test input is valid");
         assert!(args.is_empty());
         assert_eq!(files.len(), 1);
         assert_eq!(files[0].0, "files");
@@ -421,7 +421,7 @@ Content-Type: image/png\n\n\u{1}\u{2}--xy\n\
 --xyz\ncontent-disposition: Form-Data; name=a\n\n\n\
 --xyz\nContent-Disposition: form-data; name=\"empty\"; filename=\"\"\n\nnot a file\n\
 --xyz--\nepilogue";
-        let (args, files) = parse("\"xyz\"", body).unwrap();
+        let (args, files) = parse("\"xyz\"", body).expect("test input is valid");
         assert_eq!(
             args,
             vec![
@@ -441,7 +441,7 @@ Content-Type: image/png\n\n\u{1}\u{2}--xy\n\
             "1234",
             "--1234\nContent-Disposition: form-data; name=\"files\"; filename=\"ab.txt\"\n\nFoo\n--1234--\n",
         )
-        .unwrap();
+        .expect("test input is valid");
         assert_eq!(files[0].1.body, b"Foo");
     }
 
@@ -460,7 +460,7 @@ Content-Type: image/png\n\n\u{1}\u{2}--xy\n\
             let body = format!(
                 "--1234\nContent-Disposition: form-data; name=\"files\"; filename=\"{escaped}\"\n\nFoo\n--1234--"
             );
-            let (_, files) = parse("1234", &body).unwrap();
+            let (_, files) = parse("1234", &body).expect("test input is valid");
             assert_eq!(files[0].1.filename, filename);
             assert_eq!(files[0].1.body, b"Foo");
         }
@@ -469,10 +469,10 @@ Content-Type: image/png\n\n\u{1}\u{2}--xy\n\
     #[test]
     fn non_ascii_filename() {
         let body = "--1234\nContent-Disposition: form-data; name=\"files\"; filename=\"ab.txt\"; filename*=UTF-8''%C3%A1b.txt\n\nFoo\n--1234--";
-        let (_, files) = parse("1234", body).unwrap();
+        let (_, files) = parse("1234", body).expect("test input is valid");
         assert_eq!(files[0].1.filename, "áb.txt");
         let body = "--1234\nContent-Disposition: form-data; name=\"f\"; filename=\"\u{e9}.txt\"\n\nFoo\n--1234--";
-        let (_, files) = parse("1234", body).unwrap();
+        let (_, files) = parse("1234", body).expect("test input is valid");
         assert_eq!(files[0].1.filename, "é.txt");
     }
 
@@ -531,7 +531,7 @@ Content-Type: image/png\n\n\u{1}\u{2}--xy\n\
 --1234\nContent-Disposition: form-data; name=\"\"\n\nBar\n\
 --1234\nContent-Disposition: form-data; name=\"ok\"\n\nBaz\n--1234--",
         )
-        .unwrap();
+        .expect("test input is valid");
         assert!(files.is_empty());
         assert_eq!(args, vec![("ok".to_string(), b"Baz".to_vec())]);
     }
@@ -542,7 +542,7 @@ Content-Type: image/png\n\n\u{1}\u{2}--xy\n\
             "b",
             "--b\nContent-Disposition: form-data;\n name=\"x\"\n\nv\n--b--",
         )
-        .unwrap();
+        .expect("test input is valid");
         assert_eq!(args, vec![("x".to_string(), b"v".to_vec())]);
         assert_eq!(
             parse("b", "--b\n leading: x\n\nv\n--b--"),

@@ -342,7 +342,7 @@ mod tests {
         h.add("Content-Length", "0");
         h.add("Date", http_date(0));
         let mut out = b"prev".to_vec();
-        write_response_head(&mut out, Version::Http11, 200, &h).unwrap();
+        write_response_head(&mut out, Version::Http11, 200, &h).expect("test input is valid");
         assert_eq!(
             out,
             b"prevHTTP/1.1 200 OK\r\nContent-Length: 0\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n\r\n"

@@ -8,6 +8,10 @@
 //! `echo` measures `eddy serve examples/echo` against `native-peer echo` (mio, no wasm):
 //! streaming throughput over one connection, ping-pong lines per second over 64 connections,
 //! and the guest calls per echoed line (from eddy's debug crossings report).
+//!
+//! `http` runs `wrk -t1 -c64 -d10s` against `eddy serve --handler hello.wasm` (1 worker, with
+//! `--isolation worker` and `--isolation request`), against the embedded default (an in-guest
+//! handler, no plugin), and against `native-peer hello` (mio + httparse), alternating.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -33,8 +37,9 @@ fn main() {
         .unwrap_or(3usize);
     match args.first().map(String::as_str) {
         Some("echo") => echo(runs),
+        Some("http") => http(runs),
         _ => {
-            eprintln!("usage: eddy-bench echo [--runs N]");
+            eprintln!("usage: eddy-bench echo|http [--runs N]");
             std::process::exit(2);
         }
     }
@@ -287,4 +292,100 @@ fn echo(runs: usize) {
     println!(
         "Guest calls per echoed line (one connection, one line at a time, {CROSSING_LINES} lines): {calls:.2} `handle-events` calls and {imports:.2} import calls."
     );
+}
+
+const WRK: [&str; 6] = [
+    "-t1",
+    "-c64",
+    "-d10s",
+    "--latency",
+    "-H",
+    "Connection: keep-alive",
+];
+
+/// Runs wrk against `addr`; returns (requests/s, p50 latency text, p99 latency text).
+fn wrk(addr: SocketAddr) -> (f64, String, String) {
+    let output = Command::new("wrk")
+        .args(WRK)
+        .arg(format!("http://{addr}/"))
+        .output()
+        .unwrap_or_else(|e| fail(&format!("run wrk (apt-get install wrk): {e}")));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let field = |prefix: &str| -> Option<String> {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .map(str::to_owned)
+    };
+    let rps = field("Requests/sec:")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| fail(&format!("no Requests/sec in wrk output:\n{text}")));
+    if text.contains("Non-2xx") || text.contains("Socket errors") {
+        fail(&format!("wrk saw errors:\n{text}"));
+    }
+    (
+        rps,
+        field("50%").unwrap_or_default(),
+        field("99%").unwrap_or_default(),
+    )
+}
+
+fn eddy_http(args: &[&str]) -> Server {
+    let mut command = Command::new(sibling("eddy"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1"])
+        .args(args)
+        .env("EDDY_LOG", "warn,eddy_host::cli=info");
+    start(command)
+}
+
+fn http(runs: usize) {
+    let hello = eddy_host::guests::path("hello");
+    let hello = hello.to_str().unwrap_or_else(|| fail("non-UTF-8 path"));
+    let configs: Vec<(String, Box<dyn Fn() -> Server>)> = vec![
+        (
+            "native mio + httparse hello".into(),
+            Box::new(|| {
+                let mut command = Command::new(sibling("native-peer"));
+                command.args(["hello", "127.0.0.1:0"]);
+                start(command)
+            }),
+        ),
+        (
+            "eddy serve --handler hello.wasm".to_owned(),
+            Box::new(move || eddy_http(&["--handler", hello])),
+        ),
+        (
+            "eddy serve --handler hello.wasm --isolation request".to_owned(),
+            Box::new(move || eddy_http(&["--handler", hello, "--isolation", "request"])),
+        ),
+        (
+            "eddy serve (embedded default, in-guest handler)".into(),
+            Box::new(|| eddy_http(&[])),
+        ),
+    ];
+    let mut results: Vec<Vec<(f64, String, String)>> = vec![Vec::new(); configs.len()];
+    for run in 0..runs {
+        for (index, (name, make)) in configs.iter().enumerate() {
+            eprintln!("run {}/{runs}: {name}", run + 1);
+            let server = make();
+            results[index].push(wrk(server.addr));
+        }
+    }
+    let native = median(results[0].iter().map(|r| r.0).collect());
+    println!(
+        "| `wrk {}`, medians of {runs} runs | requests/s | p50 | p99 | / native |",
+        WRK[..3].join(" ")
+    );
+    println!("|---|---|---|---|---|");
+    for ((name, _), runs) in configs.iter().zip(&results) {
+        let rps = median(runs.iter().map(|r| r.0).collect());
+        let mid = &runs[runs.len() / 2];
+        println!(
+            "| {name} | {rps:.0} | {} | {} | {:.2} |",
+            mid.1,
+            mid.2,
+            rps / native
+        );
+    }
 }

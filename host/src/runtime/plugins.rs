@@ -165,13 +165,14 @@ impl Plugins {
         let Some(slot) = self.slots.get_mut(index) else {
             return Err(PluginError::UnknownPlugin);
         };
-        if let Some(at) = slot.retry_at {
-            if Instant::now() < at {
-                return Err(PluginError::Unavailable(format!(
-                    "{} is restarting after {} failures",
-                    slot.program.name, slot.failures
-                )));
-            }
+        if let Some(at) = slot.retry_at
+            && Instant::now() < at
+        {
+            let message = format!(
+                "{} is restarting after {} failures",
+                slot.program.name, slot.failures
+            );
+            return Err(PluginError::Unavailable(message));
         }
         let mut live = match slot.live.take() {
             Some(live) => live,
