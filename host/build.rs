@@ -21,6 +21,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("router", "router"),
     ("probe", "probe"),
     ("faulty", "faulty"),
+    ("streamer", "streamer"),
 ];
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";

@@ -1,22 +1,26 @@
 //! Tornado's `HTTPServer` on IOStream: each connection runs the sans-IO
 //! [`eddy_http::ServerConn`] over partial reads, answers every request with a [`Handler`]
-//! and enforces the idle, header and body timeouts.
+//! (whole responses) or a [`StreamingHandler`] (a body written in pieces, chunked on
+//! HTTP/1.1) and enforces the idle, header and body timeouts.
 //!
 //! This module only moves bytes between the stream and the state machine; parsing, framing
 //! and response encoding live in `eddy-http`.
 
+use std::cell::Cell;
+use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 
+use eddy_http::chunked::{LAST_CHUNK, write_chunk};
 use eddy_http::request::RequestParts;
 use eddy_http::response::http_date;
 use eddy_http::xheaders::{real_ip, real_scheme};
 use eddy_http::{
     EncodeOptions, Handler, Limits, Message, Phase, Rejection, Request, Response, ServerConn, Step,
-    encode,
+    StreamFraming, Version, encode, encode_stream_head,
 };
 
-use crate::iostream::IOStream;
+use crate::iostream::{IOStream, StreamError};
 use crate::tcp_server::{TcpServer, listen};
 use crate::timer::timeout;
 use crate::{Level, log, wall_time};
@@ -115,15 +119,37 @@ impl HttpOptions {
     }
 }
 
-/// An HTTP/1.1 server answering with `handler` (Tornado's `HTTPServer(handler)`).
-pub struct HttpServer<H> {
-    options: Rc<HttpOptions>,
-    handler: Rc<H>,
+/// Answers requests by writing responses, possibly in pieces (Tornado's `RequestHandler`
+/// with `flush()`): call [`ResponseWriter::write_head`], then [`ResponseWriter::write`] as
+/// often as needed, then [`ResponseWriter::finish`] (or just return; the server finishes).
+pub trait StreamingHandler: 'static {
+    /// Answers `request` through `response`.
+    fn respond<'a>(
+        &'a self,
+        request: Request,
+        response: ResponseWriter<'a>,
+    ) -> impl Future<Output = ()>;
 }
 
-impl<H: Handler + 'static> HttpServer<H> {
-    /// A server with `options` and `handler`.
-    pub fn new(options: HttpOptions, handler: H) -> Self {
+/// A whole-response [`Handler`] as a [`StreamingHandler`].
+pub struct Whole<H>(pub H);
+
+impl<H: Handler + 'static> StreamingHandler for Whole<H> {
+    async fn respond<'a>(&'a self, request: Request, response: ResponseWriter<'a>) {
+        let answer = self.0.handle(&request);
+        let _ = response.send(answer).await;
+    }
+}
+
+/// An HTTP/1.1 server (Tornado's `HTTPServer(handler)`).
+pub struct HttpServer<S> {
+    options: Rc<HttpOptions>,
+    handler: Rc<S>,
+}
+
+impl<S: StreamingHandler> HttpServer<S> {
+    /// A server with `options` answering with `handler`.
+    pub fn new(options: HttpOptions, handler: S) -> Self {
         Self {
             options: Rc::new(options),
             handler: Rc::new(handler),
@@ -131,17 +157,26 @@ impl<H: Handler + 'static> HttpServer<H> {
     }
 }
 
-/// Serves HTTP with `handler` on the host's listeners, with the options the host passed.
+/// Serves HTTP with `handler` (whole responses) on the host's listeners, with the options
+/// the host passed.
 ///
 /// # Errors
 /// An HTTP option the host passed does not parse.
 pub fn serve_http<H: Handler + 'static>(handler: H) -> Result<(), String> {
+    serve_http_streaming(Whole(handler))
+}
+
+/// Serves HTTP with a [`StreamingHandler`] on the host's listeners.
+///
+/// # Errors
+/// An HTTP option the host passed does not parse.
+pub fn serve_http_streaming<S: StreamingHandler>(handler: S) -> Result<(), String> {
     let options = HttpOptions::from_start_options(&crate::runtime::raw_options())?;
     listen(HttpServer::new(options, handler));
     Ok(())
 }
 
-impl<H: Handler + 'static> TcpServer for HttpServer<H> {
+impl<S: StreamingHandler> TcpServer for HttpServer<S> {
     async fn handle_stream(&self, stream: IOStream, address: String) {
         let connection = Connection {
             stream,
@@ -149,6 +184,125 @@ impl<H: Handler + 'static> TcpServer for HttpServer<H> {
             options: self.options.clone(),
         };
         connection.run(&*self.handler).await;
+    }
+}
+
+/// How far a response got, shared between the writer and the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Progress {
+    /// Nothing sent yet.
+    NotStarted,
+    /// The head is out; the body follows with this framing (and the keep-alive decision).
+    Body(StreamFraming, bool),
+    /// Complete; whether the connection may stay open.
+    Done(bool),
+}
+
+/// Writes one response, whole or in pieces.
+pub struct ResponseWriter<'a> {
+    stream: &'a IOStream,
+    progress: &'a Cell<Progress>,
+    method: String,
+    version: Version,
+    accept_encoding: Option<Vec<u8>>,
+    keep_alive: bool,
+    gzip: bool,
+}
+
+impl ResponseWriter<'_> {
+    fn encode_options<'o>(&'o self, date: &'o str) -> EncodeOptions<'o> {
+        EncodeOptions {
+            method: &self.method,
+            version: self.version,
+            accept_encoding: self.accept_encoding.as_deref(),
+            keep_alive: self.keep_alive,
+            gzip: self.gzip,
+            date,
+        }
+    }
+
+    /// Sends a whole response (status, headers and body) and finishes.
+    ///
+    /// # Errors
+    /// The response was already started, or the stream closed.
+    pub async fn send(&self, response: Response) -> Result<(), StreamError> {
+        if self.progress.get() != Progress::NotStarted {
+            return Err(StreamError::Closed(None));
+        }
+        let date = http_date(wall_time().0);
+        let bytes = encode(response, &self.encode_options(&date));
+        self.progress.set(Progress::Done(self.keep_alive));
+        self.stream.write(bytes).await
+    }
+
+    /// Sends the status and headers of `head` (its body is ignored); the body follows in
+    /// [`ResponseWriter::write`] calls, chunked on HTTP/1.1, until the close on HTTP/1.0.
+    ///
+    /// # Errors
+    /// The response was already started, or the stream closed.
+    pub async fn write_head(&self, head: Response) -> Result<(), StreamError> {
+        if self.progress.get() != Progress::NotStarted {
+            return Err(StreamError::Closed(None));
+        }
+        let date = http_date(wall_time().0);
+        match encode_stream_head(head, &self.encode_options(&date)) {
+            Ok((bytes, framing, keep_alive)) => {
+                self.progress.set(Progress::Body(framing, keep_alive));
+                self.stream.write(bytes).await
+            }
+            Err(_) => {
+                // A header with CR/LF/NUL: never split the response.
+                log(Level::Warn, "a response header was invalid; answering 500");
+                Box::pin(self.send(Response::error(500))).await
+            }
+        }
+    }
+
+    /// Writes a piece of the body (after `write_head`; starts a 200 response if not).
+    ///
+    /// # Errors
+    /// The response is finished, or the stream closed.
+    pub async fn write(&self, chunk: &[u8]) -> Result<(), StreamError> {
+        if self.progress.get() == Progress::NotStarted {
+            self.write_head(Response::new(200)).await?;
+        }
+        match self.progress.get() {
+            Progress::Body(StreamFraming::Chunked, _) if !chunk.is_empty() => {
+                let mut framed = Vec::with_capacity(chunk.len() + 16);
+                write_chunk(&mut framed, chunk);
+                self.stream.write(framed).await
+            }
+            Progress::Body(StreamFraming::UntilClose, _) => self.stream.write(chunk.to_vec()).await,
+            Progress::Body(..) => Ok(()),
+            Progress::NotStarted | Progress::Done(_) => Err(StreamError::Closed(None)),
+        }
+    }
+
+    /// Ends the response (the last chunk on HTTP/1.1).
+    ///
+    /// # Errors
+    /// The stream closed.
+    pub async fn finish(&self) -> Result<(), StreamError> {
+        finish(self.stream, self.progress).await
+    }
+}
+
+/// Completes whatever the writer left open.
+async fn finish(stream: &IOStream, progress: &Cell<Progress>) -> Result<(), StreamError> {
+    match progress.get() {
+        Progress::Body(StreamFraming::Chunked, keep) => {
+            progress.set(Progress::Done(keep));
+            stream.write(LAST_CHUNK).await
+        }
+        Progress::Body(StreamFraming::UntilClose, _) => {
+            progress.set(Progress::Done(false));
+            Ok(())
+        }
+        Progress::Body(StreamFraming::NoBody, keep) => {
+            progress.set(Progress::Done(keep));
+            Ok(())
+        }
+        Progress::NotStarted | Progress::Done(_) => Ok(()),
     }
 }
 
@@ -173,7 +327,7 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(self, handler: &dyn Handler) {
+    async fn run<S: StreamingHandler>(self, handler: &S) {
         let mut conn = ServerConn::new(self.options.limits.clone());
         let mut head_started: Option<(crate::host::Instant, u64)> = None;
         loop {
@@ -276,20 +430,36 @@ impl Connection {
     }
 
     /// Answers one request; false when the connection ends with it.
-    async fn answer(&self, handler: &dyn Handler, message: Message, start_time: u64) -> bool {
+    async fn answer<S: StreamingHandler>(
+        &self,
+        handler: &S,
+        message: Message,
+        start_time: u64,
+    ) -> bool {
         let (request, keep_alive) = self.request(message, start_time);
-        let response = handler.handle(&request);
-        let date = http_date(wall_time().0);
-        let options = EncodeOptions {
-            method: &request.method,
-            version: request.version,
-            accept_encoding: request.headers.get("Accept-Encoding"),
-            keep_alive,
-            gzip: self.options.gzip,
-            date: &date,
-        };
-        let bytes = encode(response, &options);
-        if self.stream.write(bytes).await.is_err() || !keep_alive {
+        let progress = Cell::new(Progress::NotStarted);
+        let writer =
+            |method: String, version: Version, accept_encoding: Option<Vec<u8>>| ResponseWriter {
+                stream: &self.stream,
+                progress: &progress,
+                method,
+                version,
+                accept_encoding,
+                keep_alive,
+                gzip: self.options.gzip,
+            };
+        let (method, version) = (request.method.clone(), request.version);
+        let accept_encoding = request.headers.get("Accept-Encoding").map(<[u8]>::to_vec);
+        handler
+            .respond(request, writer(method.clone(), version, accept_encoding))
+            .await;
+        if progress.get() == Progress::NotStarted {
+            // The handler wrote nothing: an empty 200, like Tornado's auto-finish.
+            let _ = writer(method, version, None).send(Response::new(200)).await;
+        }
+        let finished = finish(&self.stream, &progress).await;
+        let keep = matches!(progress.get(), Progress::Done(true));
+        if finished.is_err() || !keep || self.stream.closed() {
             self.stream.close();
             return false;
         }

@@ -34,7 +34,10 @@ mod timer;
 pub use eddy_http as http;
 pub use executor::spawn;
 pub use host::{ConnId, ErrorCode, Level, SocketError};
-pub use http_server::{HttpOptions, HttpServer, serve_http};
+pub use http_server::{
+    HttpOptions, HttpServer, ResponseWriter, StreamingHandler, Whole, serve_http,
+    serve_http_streaming,
+};
 pub use iostream::{CloseReason, IOStream, StreamError, UnsatisfiableRead};
 pub use regex::bytes::Regex;
 pub use runtime::{now, option, raw_options as start_options};

@@ -42,6 +42,6 @@ pub use head::{RequestHead, Version};
 pub use headers::HeaderMap;
 pub use json::Json;
 pub use multipart::UploadedFile;
-pub use reply::{EncodeOptions, Response, encode};
+pub use reply::{EncodeOptions, Response, StreamFraming, encode, encode_stream_head};
 pub use request::{Request, RequestParts};
 pub use router::{Application, Context, RequestHandler};

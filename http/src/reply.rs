@@ -135,6 +135,58 @@ pub fn encode(mut response: Response, options: &EncodeOptions<'_>) -> Vec<u8> {
     out
 }
 
+/// How a streamed body is delimited on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamFraming {
+    /// No body may follow (HEAD, 1xx, 204, 304).
+    NoBody,
+    /// `Transfer-Encoding: chunked` (HTTP/1.1).
+    Chunked,
+    /// The body ends when the connection closes (HTTP/1.0 has no chunking).
+    UntilClose,
+}
+
+/// Encodes the head of a response whose body is written later in pieces.
+///
+/// HTTP/1.1 bodies are chunked; HTTP/1.0 bodies end with the connection. Returns the head,
+/// the framing of what follows and whether the connection may stay open afterwards.
+///
+/// # Errors
+/// A header name or value is invalid (CR, LF, NUL): nothing may be sent as given.
+pub fn encode_stream_head(
+    mut response: Response,
+    options: &EncodeOptions<'_>,
+) -> Result<(Vec<u8>, StreamFraming, bool), super::response::InvalidHeader> {
+    if !(100..=999).contains(&response.status) {
+        response = Response::error(500);
+    }
+    for name in SERVER_OWNED {
+        response.headers.remove(name);
+    }
+    let status = response.status;
+    let mut headers = response.headers;
+    headers.set("Date", options.date.as_bytes().to_vec());
+    if !headers.contains("Server") {
+        headers.add("Server", "eddy");
+    }
+    let (framing, keep_alive) = if !has_body(options.method, status) {
+        (StreamFraming::NoBody, options.keep_alive)
+    } else if options.version == Version::Http11 {
+        headers.add("Transfer-Encoding", "chunked");
+        (StreamFraming::Chunked, options.keep_alive)
+    } else {
+        (StreamFraming::UntilClose, false)
+    };
+    if !keep_alive {
+        headers.add("Connection", "close");
+    } else if options.version == Version::Http10 {
+        headers.add("Connection", "keep-alive");
+    }
+    let mut out = Vec::with_capacity(256);
+    write_response_head(&mut out, options.version, status, &headers)?;
+    Ok((out, framing, keep_alive))
+}
+
 /// Tornado's `GZipContentEncoding`: compress compressible bodies of at least `MIN_LENGTH`
 /// bytes for clients that accept gzip, and say `Vary: Accept-Encoding` either way.
 fn gzip_body(response: &mut Response, accept_encoding: Option<&[u8]>) {
@@ -260,6 +312,33 @@ Server: eddy\r\nContent-Length: 2\r\n\r\nhi"
         assert!(
             !text.contains("Content-Encoding") && text.contains("Vary: Accept-Encoding"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn streamed_heads_are_chunked_for_http11_and_close_delimited_for_http10() {
+        let (head, framing, keep) =
+            encode_stream_head(Response::new(200), &options("GET", true)).expect("valid");
+        let text = String::from_utf8_lossy(&head).into_owned();
+        assert!(
+            text.contains("Transfer-Encoding: chunked\r\n") && !text.contains("Content-Length"),
+            "{text}"
+        );
+        assert_eq!((framing, keep), (StreamFraming::Chunked, true));
+        let mut opts = options("GET", true);
+        opts.version = Version::Http10;
+        let (head, framing, keep) = encode_stream_head(Response::new(200), &opts).expect("valid");
+        assert!(String::from_utf8_lossy(&head).contains("Connection: close\r\n"));
+        assert_eq!((framing, keep), (StreamFraming::UntilClose, false));
+        let (_, framing, _) =
+            encode_stream_head(Response::new(200), &options("HEAD", true)).expect("valid");
+        assert_eq!(framing, StreamFraming::NoBody);
+        assert!(
+            encode_stream_head(
+                Response::new(200).header("X", "a\nb"),
+                &options("GET", true)
+            )
+            .is_err()
         );
     }
 

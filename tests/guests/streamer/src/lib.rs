@@ -1,0 +1,46 @@
+//! An HTTP server guest whose handler streams: `/stream?n=N` writes N pieces `piece I\n`,
+//! 20 ms apart, each flushed as it is written; any other path gets a whole response.
+
+use std::time::Duration;
+
+use eddy_guest::http::{Request, Response};
+use eddy_guest::{ResponseWriter, StreamingHandler};
+
+struct Streamer;
+
+impl StreamingHandler for Streamer {
+    async fn respond<'a>(&'a self, request: Request, response: ResponseWriter<'a>) {
+        if request.path != "/stream" {
+            let _ = response.send(Response::text(200, "whole")).await;
+            return;
+        }
+        let pieces: u32 = request
+            .argument("n")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(3);
+        if response
+            .write_head(Response::new(200).header("Content-Type", "text/plain"))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        for index in 0..pieces {
+            if response
+                .write(format!("piece {index}\n").as_bytes())
+                .await
+                .is_err()
+            {
+                return;
+            }
+            eddy_guest::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = response.finish().await;
+    }
+}
+
+fn main(_args: Vec<String>) -> Result<(), String> {
+    eddy_guest::serve_http_streaming(Streamer)
+}
+
+eddy_guest::export!(main);
