@@ -56,6 +56,10 @@ struct GuestOptions {
     /// Cap on unsent bytes queued per connection; a write past it fails.
     #[arg(long, value_name = "BYTES", env = "EDDY_MAX_WRITE_BUFFER_SIZE", default_value = "16MiB", value_parser = parse_bytes)]
     max_write_buffer_size: u64,
+    /// Longest the guest may run in one call (plugins not counted); past it the guest is
+    /// interrupted and, for a server, re-instantiated.
+    #[arg(long, value_name = "DURATION", env = "EDDY_GUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    guest_timeout: Duration,
     /// Cap on each guest instance's linear memory.
     #[arg(long, value_name = "BYTES", env = "EDDY_MAX_MEMORY", default_value = "256MiB", value_parser = parse_bytes)]
     max_memory: u64,
@@ -148,6 +152,10 @@ struct PluginOptions {
     /// Reuse one plugin instance per worker, or give every request a fresh one.
     #[arg(long, value_enum, env = "EDDY_ISOLATION", default_value = "worker")]
     isolation: Isolation,
+    /// Longest one plugin call may run; past it the plugin is interrupted and the request
+    /// gets a 500.
+    #[arg(long, value_name = "DURATION", env = "EDDY_HANDLER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    handler_timeout: Duration,
     /// Cap on each plugin instance's linear memory.
     #[arg(long, value_name = "BYTES", env = "EDDY_PLUGIN_MAX_MEMORY", default_value = "64MiB", value_parser = parse_bytes)]
     plugin_max_memory: u64,
@@ -405,6 +413,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
                 plugins: plugins.clone(),
                 isolation: args.plugins.isolation,
                 plugin_max_memory,
+                handler_timeout: args.plugins.handler_timeout,
+                guest_timeout: args.guest.guest_timeout,
                 listeners: per_address
                     .iter_mut()
                     .map(|sockets| sockets.remove(0))
@@ -441,6 +451,8 @@ fn run_program(args: RunArgs) -> anyhow::Result<u8> {
         plugins: Vec::new(),
         isolation: Isolation::Worker,
         plugin_max_memory: runtime::DEFAULT_PLUGIN_MAX_MEMORY,
+        handler_timeout: runtime::DEFAULT_HANDLER_TIMEOUT,
+        guest_timeout: args.guest.guest_timeout,
     };
     let (code, crossings) = event_loop::run_worker(config)?;
     tracing::debug!(

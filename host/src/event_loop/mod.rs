@@ -61,6 +61,10 @@ pub struct WorkerConfig {
     pub isolation: Isolation,
     /// Linear-memory cap of each plugin instance, in bytes.
     pub plugin_max_memory: usize,
+    /// Limit on one plugin call.
+    pub handler_timeout: Duration,
+    /// Limit on the server guest's own time in one call.
+    pub guest_timeout: Duration,
 }
 
 /// Runs one worker until the guest stops it (run mode) or forever (serve mode).
@@ -135,10 +139,16 @@ pub fn run_worker(config: WorkerConfig) -> anyhow::Result<(u8, Crossings)> {
 }
 
 fn start_guest(config: &WorkerConfig, net: Net) -> anyhow::Result<Guest> {
-    let plugins = Plugins::new(&config.plugins, config.isolation, config.plugin_max_memory);
-    let mut guest = config
-        .program
-        .instantiate(net, plugins, config.max_memory)?;
+    let plugins = Plugins::new(
+        &config.plugins,
+        config.isolation,
+        config.plugin_max_memory,
+        config.handler_timeout,
+    );
+    let mut guest =
+        config
+            .program
+            .instantiate(net, plugins, config.max_memory, config.guest_timeout)?;
     guest.start(&config.args, &config.options)?;
     guest.net().flush();
     Ok(guest)

@@ -5,10 +5,11 @@
 //! This is the only module that touches wasmtime; it knows nothing of sockets.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 
 use crate::event_loop::Net;
 
@@ -16,7 +17,8 @@ mod plugins;
 
 use plugins::server_wit;
 pub use plugins::{
-    DEFAULT_PLUGIN_MAX_MEMORY, HANDLER_INTERFACE, Isolation, PluginProgram, Plugins,
+    DEFAULT_HANDLER_TIMEOUT, DEFAULT_PLUGIN_MAX_MEMORY, HANDLER_INTERFACE, Isolation,
+    PluginProgram, Plugins,
 };
 
 /// The bindings wasmtime generates from `wit/`; their documentation is the WIT's.
@@ -38,16 +40,45 @@ pub const GUEST_INTERFACE: &str = "eddy:io/guest@0.1.0";
 /// Default cap on one guest's linear memory (`--max-memory`).
 pub const DEFAULT_MAX_MEMORY: usize = 256 * 1024 * 1024;
 
-/// Builds the one `Engine` a process uses.
+/// How often the engine's epoch advances; deadlines are counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Default limit on the time a server guest spends in one call (`--guest-timeout`), not
+/// counting the plugins it calls.
+pub const DEFAULT_GUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The number of ticks covering `duration` (at least one).
+pub(crate) fn ticks(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis().div_ceil(EPOCH_TICK.as_millis()))
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// Builds the one `Engine` a process uses, with its epoch ticker thread.
+///
+/// Every guest call runs under an epoch deadline: code that loops forever is interrupted
+/// within its deadline plus one tick.
 ///
 /// # Errors
-/// wasmtime rejects the configuration (a host bug).
+/// wasmtime rejects the configuration (a host bug), or the ticker thread cannot start.
 pub fn engine() -> anyhow::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     // Synchronous calls only: with concurrency support on, every call pays for task bookkeeping.
     config.concurrency_support(false);
-    Engine::new(&config).map_err(|e| anyhow!("{e}"))
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config).map_err(|e| anyhow!("{e}"))?;
+    let ticker = engine.weak();
+    std::thread::Builder::new()
+        .name("eddy-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = ticker.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })?;
+    Ok(engine)
 }
 
 /// A guest component compiled and checked against eddy's world, ready to instantiate.
@@ -99,6 +130,7 @@ impl Program {
         net: Net,
         plugins: Plugins,
         max_memory: usize,
+        timeout: Duration,
     ) -> anyhow::Result<Guest> {
         let limits = StoreLimitsBuilder::new()
             .memory_size(max_memory)
@@ -110,9 +142,26 @@ impl Program {
                 net,
                 limits,
                 plugins,
+                timeout,
+                call_started: Instant::now(),
+                plugin_time: Duration::ZERO,
             },
         );
         store.limiter(|state| &mut state.limits);
+        // The deadline counts the guest's own time: time spent in plugins is given back.
+        store.epoch_deadline_callback(|store| {
+            let state = store.data();
+            let own = state
+                .call_started
+                .elapsed()
+                .saturating_sub(state.plugin_time);
+            match state.timeout.checked_sub(own) {
+                Some(left) if !left.is_zero() => Ok(UpdateDeadline::Continue(ticks(left))),
+                _ => Ok(UpdateDeadline::Interrupt),
+            }
+        });
+        store.data_mut().begin_call();
+        store.set_epoch_deadline(ticks(timeout));
         let bindings = self
             .pre
             .instantiate(&mut store)
@@ -185,6 +234,19 @@ pub struct HostState {
     net: Net,
     limits: StoreLimits,
     plugins: Plugins,
+    /// The longest one call may run, plugins not counted.
+    timeout: Duration,
+    /// When the current call into the guest began.
+    call_started: Instant,
+    /// Time spent in plugins during the current call.
+    plugin_time: Duration,
+}
+
+impl HostState {
+    fn begin_call(&mut self) {
+        self.call_started = Instant::now();
+        self.plugin_time = Duration::ZERO;
+    }
 }
 
 /// One instantiated guest, ready for events.
@@ -199,6 +261,7 @@ impl Guest {
     /// # Errors
     /// The guest trapped, or returned an error (its message is kept).
     pub fn start(&mut self, args: &[String], options: &[(String, String)]) -> anyhow::Result<()> {
+        self.arm_deadline();
         self.bindings
             .eddy_io_guest()
             .call_start(&mut self.store, args, options)
@@ -212,10 +275,17 @@ impl Guest {
     /// The guest trapped; its `Store` is unusable afterwards.
     pub fn handle_events(&mut self, now: u64, events: &[Event]) -> anyhow::Result<()> {
         self.store.data_mut().net.count_guest_call();
+        self.arm_deadline();
         self.bindings
             .eddy_io_guest()
             .call_handle_events(&mut self.store, now, events)
             .map_err(|e| anyhow!("the guest trapped: {e:?}"))
+    }
+
+    fn arm_deadline(&mut self) {
+        self.store.data_mut().begin_call();
+        let timeout = self.store.data().timeout;
+        self.store.set_epoch_deadline(ticks(timeout));
     }
 
     /// The sockets and timers of this guest.
@@ -241,7 +311,10 @@ impl server_wit::eddy::http::plugins::Host for HostState {
     ) -> Result<server_wit::eddy::http::types::Response, server_wit::eddy::http::plugins::PluginError>
     {
         self.net.count_import_call();
-        self.plugins.call(plugin, &request)
+        let started = Instant::now();
+        let response = self.plugins.call(plugin, &request);
+        self.plugin_time += started.elapsed();
+        response
     }
 }
 

@@ -39,6 +39,9 @@ use server_wit::eddy::http::types::{Request, Response};
 /// The interface a plugin exports, with its version.
 pub const HANDLER_INTERFACE: &str = "eddy:http/handler@0.1.0";
 
+/// Default limit on one plugin call (`--handler-timeout`); past it the call is interrupted.
+pub const DEFAULT_HANDLER_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Default cap on one plugin instance's linear memory (`--plugin-max-memory`).
 pub const DEFAULT_PLUGIN_MAX_MEMORY: usize = 64 * 1024 * 1024;
 
@@ -114,12 +117,18 @@ pub struct Plugins {
     slots: Vec<Slot>,
     isolation: Isolation,
     max_memory: usize,
+    timeout: Duration,
     instantiations: u64,
 }
 
 impl Plugins {
     /// The worker's plugins, not yet instantiated (each is on its first request).
-    pub fn new(programs: &[PluginProgram], isolation: Isolation, max_memory: usize) -> Self {
+    pub fn new(
+        programs: &[PluginProgram],
+        isolation: Isolation,
+        max_memory: usize,
+        timeout: Duration,
+    ) -> Self {
         let slots = programs
             .iter()
             .map(|program| Slot {
@@ -133,6 +142,7 @@ impl Plugins {
             slots,
             isolation,
             max_memory,
+            timeout,
             instantiations: 0,
         }
     }
@@ -150,6 +160,7 @@ impl Plugins {
             .build();
         let mut store = Store::new(slot.program.pre.engine(), PluginState { limits });
         store.limiter(|state| &mut state.limits);
+        store.set_epoch_deadline(super::ticks(self.timeout));
         self.instantiations += 1;
         let bindings = slot
             .program
@@ -188,6 +199,7 @@ impl Plugins {
                 }
             },
         };
+        live.store.set_epoch_deadline(super::ticks(self.timeout));
         match live
             .bindings
             .eddy_http_handler()
@@ -203,7 +215,12 @@ impl Plugins {
                 Ok(response)
             }
             Err(trap) => {
-                let message = first_line(&trap.to_string());
+                let message = match trap.downcast_ref::<wasmtime::Trap>() {
+                    Some(wasmtime::Trap::Interrupt) => {
+                        format!("interrupted after {:?}", self.timeout)
+                    }
+                    _ => first_line(&trap.to_string()),
+                };
                 self.failed(
                     index,
                     &format!("{} trapped: {message}", self.slots[index].program.name),

@@ -2,6 +2,7 @@
 //!
 //! - `/panic`: panics (a trap: the server must answer 500 and carry on);
 //! - `/alloc`: allocates until the memory cap stops it;
+//! - `/spin`: loops forever (the epoch deadline must stop it);
 //! - `/split`: returns a header value with CR LF in it (the server must refuse to send it);
 //! - anything else: `ok N`, where N counts the requests this instance answered.
 
@@ -16,6 +17,12 @@ thread_local! {
 fn faulty(request: &Request) -> Response {
     match request.path.rsplit('/').next().unwrap_or("") {
         "panic" => panic!("asked to panic"),
+        "spin" => {
+            let mut n = 0u64;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        }
         "alloc" => {
             let mut hoard: Vec<Vec<u8>> = Vec::new();
             loop {

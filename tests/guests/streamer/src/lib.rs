@@ -1,5 +1,9 @@
-//! An HTTP server guest whose handler streams: `/stream?n=N` writes N pieces `piece I\n`,
-//! 20 ms apart, each flushed as it is written; any other path gets a whole response.
+//! An HTTP server guest for the integration tests:
+//!
+//! - `/stream?n=N` writes N pieces `piece I\n`, 20 ms apart, each flushed as written;
+//! - `/slow?ms=M` answers `slept M` after M milliseconds (default 1000), without blocking;
+//! - `/trap` panics: the whole server guest traps (its worker must recover);
+//! - anything else gets the whole response `whole`.
 
 use std::time::Duration;
 
@@ -10,9 +14,24 @@ struct Streamer;
 
 impl StreamingHandler for Streamer {
     async fn respond<'a>(&'a self, request: Request, response: ResponseWriter<'a>) {
-        if request.path != "/stream" {
-            let _ = response.send(Response::text(200, "whole")).await;
-            return;
+        match request.path.as_str() {
+            "/stream" => {}
+            "/trap" => panic!("asked to trap"),
+            "/slow" => {
+                let ms: u64 = request
+                    .argument("ms")
+                    .and_then(|ms| ms.parse().ok())
+                    .unwrap_or(1000);
+                eddy_guest::sleep(Duration::from_millis(ms)).await;
+                let _ = response
+                    .send(Response::text(200, format!("slept {ms}")))
+                    .await;
+                return;
+            }
+            _ => {
+                let _ = response.send(Response::text(200, "whole")).await;
+                return;
+            }
         }
         let pieces: u32 = request
             .argument("n")
