@@ -99,11 +99,11 @@ fn memory_bombs_trap_at_the_plugin_cap() {
 
 #[test]
 fn request_isolation_gives_every_request_a_fresh_instance() {
-    let server = faulty(&["--isolation", "request"]);
+    let server = faulty(&["--isolation", "request", "--workers", "1"]);
     for _ in 0..3 {
         assert_eq!(roundtrip(server.addr, GET_OK).text(), "ok 1");
     }
-    let reused = faulty(&[]);
+    let reused = faulty(&["--workers", "1"]);
     let counts: Vec<String> = (0..3)
         .map(|_| roundtrip(reused.addr, GET_OK).text())
         .collect();

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 use clap::{Args, Parser, Subcommand};
 
+use crate::admission::Admission;
 use crate::event_loop::{self, Mode, WorkerConfig};
 use crate::guests;
 use crate::policy::ConnectPolicy;
@@ -78,9 +79,14 @@ struct ServeArgs {
         default_value = "127.0.0.1:8888"
     )]
     listen: Vec<String>,
-    /// Worker threads, each with its own event loop, guest instance and listening sockets.
-    #[arg(long, value_name = "N", env = "EDDY_WORKERS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
-    workers: u16,
+    /// Worker threads, each with its own event loop, guest instance and listening sockets
+    /// [default: the number of cores].
+    #[arg(long, value_name = "N", env = "EDDY_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    workers: Option<u16>,
+    /// Most inbound connections open at once, all workers together; past it new connections
+    /// are accepted and closed at once, and existing ones are not disturbed [default: no limit].
+    #[arg(long, value_name = "N", env = "EDDY_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: Option<u64>,
     #[command(flatten)]
     guest: GuestOptions,
     #[command(flatten)]
@@ -390,7 +396,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     options.extend(args.http.options());
     options.extend(routes);
     let plugin_max_memory = usize::try_from(args.plugins.plugin_max_memory).unwrap_or(usize::MAX);
-    let workers = usize::from(args.workers);
+    let workers = args.workers.map_or_else(
+        || thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        usize::from,
+    );
+    let admission = Admission::new(
+        args.max_connections
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+    );
     // listeners[address][worker]
     let mut per_address = Vec::new();
     for address in &args.listen {
@@ -415,6 +428,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
                 plugin_max_memory,
                 handler_timeout: args.plugins.handler_timeout,
                 guest_timeout: args.guest.guest_timeout,
+                admission: admission.clone(),
                 listeners: per_address
                     .iter_mut()
                     .map(|sockets| sockets.remove(0))
@@ -453,6 +467,7 @@ fn run_program(args: RunArgs) -> anyhow::Result<u8> {
         plugin_max_memory: runtime::DEFAULT_PLUGIN_MAX_MEMORY,
         handler_timeout: runtime::DEFAULT_HANDLER_TIMEOUT,
         guest_timeout: args.guest.guest_timeout,
+        admission: Admission::default(),
     };
     let (code, crossings) = event_loop::run_worker(config)?;
     tracing::debug!(

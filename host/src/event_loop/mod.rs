@@ -16,6 +16,7 @@ use mio::{Events, Poll};
 pub use listen::{bind, resolve};
 pub use net::{ACCEPT_BACKOFF, ACCEPT_BATCH, Crossings, Net, READ_CHUNK};
 
+use crate::admission::Admission;
 use crate::policy::ConnectPolicy;
 use crate::runtime::{Guest, Isolation, PluginProgram, Plugins, Program};
 
@@ -65,6 +66,8 @@ pub struct WorkerConfig {
     pub handler_timeout: Duration,
     /// Limit on the server guest's own time in one call.
     pub guest_timeout: Duration,
+    /// The process-wide inbound connection limit.
+    pub admission: Admission,
 }
 
 /// Runs one worker until the guest stops it (run mode) or forever (serve mode).
@@ -78,6 +81,7 @@ pub fn run_worker(config: WorkerConfig) -> anyhow::Result<(u8, Crossings)> {
     let mut net = Net::new(
         poll.registry().try_clone()?,
         config.policy.clone(),
+        config.admission.clone(),
         config.index,
     );
     for listener in config

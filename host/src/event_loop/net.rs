@@ -12,6 +12,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 
 use super::timers::Timers;
+use crate::admission::Admission;
 use crate::policy::ConnectPolicy;
 use crate::runtime::{Accepted, ErrorCode, Event, Failure, Received, SocketError};
 
@@ -67,6 +68,8 @@ struct Conn {
     out: Vec<u8>,
     /// Queued in `Net::corked` for the flush after the guest call.
     corked: bool,
+    /// Accepted from a listener (counted by `--max-connections`).
+    inbound: bool,
 }
 
 /// A slab slot: the connection, or free with the generation the next occupant gets.
@@ -116,6 +119,10 @@ pub struct Net {
     crossings: Crossings,
     worker: usize,
     last_emfile_log: Option<Instant>,
+    /// The process-wide connection limit.
+    admission: Admission,
+    /// When the last "--max-connections reached" line was logged.
+    last_refusal_log: Option<Instant>,
 }
 
 fn socket_error(error: &io::Error) -> SocketError {
@@ -156,8 +163,15 @@ fn display_addr(addr: io::Result<SocketAddr>) -> String {
 
 impl Net {
     /// Creates the worker's socket table around `registry` (a clone of its `Poll`'s).
-    pub fn new(registry: Registry, policy: ConnectPolicy, worker: usize) -> Self {
+    pub fn new(
+        registry: Registry,
+        policy: ConnectPolicy,
+        admission: Admission,
+        worker: usize,
+    ) -> Self {
         Self {
+            admission,
+            last_refusal_log: None,
             registry,
             slots: Vec::new(),
             free: Vec::new(),
@@ -280,6 +294,7 @@ impl Net {
             finished_reading: false,
             out: Vec::new(),
             corked: false,
+            inbound: false,
         };
         self.slots[index] = Slot::Used(conn);
         Ok(id)
@@ -293,7 +308,9 @@ impl Net {
             generation: ((conn.id >> 32) as u32).wrapping_add(1),
         };
         if let Slot::Used(mut conn) = std::mem::replace(&mut self.slots[index], next) {
-            // Deregistering can only fail for a socket the poller never saw; dropping closes it.
+            if conn.inbound {
+                self.admission.leave();
+            } // Deregistering can only fail for a socket the poller never saw; dropping closes it.
             let _ = self.registry.deregister(&mut conn.socket);
         }
         self.free.push(index);
@@ -662,20 +679,44 @@ impl Net {
     }
 
     fn admit(&mut self, listener: usize, socket: TcpStream, peer: SocketAddr) {
-        // Small request/response writes must not wait for delayed ACKs.
+        if !self.admission.try_enter() {
+            // Over --max-connections: close at once; existing connections are not disturbed.
+            drop(socket);
+            let now = Instant::now();
+            if self
+                .last_refusal_log
+                .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
+            {
+                self.last_refusal_log = Some(now);
+                tracing::warn!(
+                    worker = self.worker,
+                    open = self.admission.open(),
+                    "refusing connections from {peer} and others: --max-connections reached"
+                );
+            }
+            return;
+        } // Small request/response writes must not wait for delayed ACKs.
         let _ = socket.set_nodelay(true);
         let local = display_addr(socket.local_addr());
         match self.insert(socket, Phase::Open) {
-            Ok(conn) => self.pending.push(Event::Accepted(Accepted {
-                conn,
-                listener: u32::try_from(listener).unwrap_or(u32::MAX),
-                peer: peer.to_string(),
-                local,
-            })),
-            Err(error) => tracing::warn!(
-                worker = self.worker,
-                "cannot watch connection from {peer}: {error}"
-            ),
+            Ok(conn) => {
+                if let Some(Slot::Used(entry)) = self.slots.get_mut(slot_of(conn)) {
+                    entry.inbound = true;
+                }
+                self.pending.push(Event::Accepted(Accepted {
+                    conn,
+                    listener: u32::try_from(listener).unwrap_or(u32::MAX),
+                    peer: peer.to_string(),
+                    local,
+                }));
+            }
+            Err(error) => {
+                self.admission.leave();
+                tracing::warn!(
+                    worker = self.worker,
+                    "cannot watch connection from {peer}: {error}"
+                );
+            }
         }
     }
 
