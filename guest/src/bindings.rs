@@ -126,6 +126,7 @@ fn event(event: types::Event) -> Event {
             error: socket_error(failure.error),
         },
         types::Event::Timer(timer) => Event::Timer(timer),
+        types::Event::Draining => Event::Draining,
     }
 }
 

@@ -104,6 +104,8 @@ pub enum Event {
         /// Why it failed.
         error: SocketError,
     },
+    /// The host drains: finish in-flight work, close idle connections.
+    Draining,
     /// A timer is due.
     Timer(TimerId),
 }

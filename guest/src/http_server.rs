@@ -210,12 +210,17 @@ pub struct ResponseWriter<'a> {
 }
 
 impl ResponseWriter<'_> {
+    /// Whether the connection stays open after this response: not once the host drains.
+    fn keep(&self) -> bool {
+        self.keep_alive && !crate::draining()
+    }
+
     fn encode_options<'o>(&'o self, date: &'o str) -> EncodeOptions<'o> {
         EncodeOptions {
             method: &self.method,
             version: self.version,
             accept_encoding: self.accept_encoding.as_deref(),
-            keep_alive: self.keep_alive,
+            keep_alive: self.keep(),
             gzip: self.gzip,
             date,
         }
@@ -231,7 +236,7 @@ impl ResponseWriter<'_> {
         }
         let date = http_date(wall_time().0);
         let bytes = encode(response, &self.encode_options(&date));
-        self.progress.set(Progress::Done(self.keep_alive));
+        self.progress.set(Progress::Done(self.keep()));
         self.stream.write(bytes).await
     }
 
@@ -306,6 +311,27 @@ async fn finish(stream: &IOStream, progress: &Cell<Progress>) -> Result<(), Stre
     }
 }
 
+/// The output of [`first`].
+enum Either<A, B> {
+    Left(A),
+    Right(B),
+}
+
+/// Runs two futures until the first finishes (the other is dropped).
+async fn first<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(out) = a.as_mut().poll(cx) {
+            return std::task::Poll::Ready(Either::Left(out));
+        }
+        if let std::task::Poll::Ready(out) = b.as_mut().poll(cx) {
+            return std::task::Poll::Ready(Either::Right(out));
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
 /// The IP of `ip:port` or `[ip]:port`.
 fn peer_ip(address: &str) -> String {
     let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
@@ -375,7 +401,24 @@ impl Connection {
             (Phase::Head, None) => self.options.header_timeout,
             (Phase::Body, _) => self.options.body_timeout,
         };
-        match timeout(limit, self.stream.read_bytes(READ_SIZE, true)).await {
+        if phase == Phase::Idle && crate::draining() {
+            self.stream.close();
+            return false;
+        }
+        let read = timeout(limit, self.stream.read_bytes(READ_SIZE, true));
+        let outcome = if phase == Phase::Idle {
+            // An idle connection closes as soon as the host drains.
+            match first(read, crate::drain_started()).await {
+                Either::Left(outcome) => outcome,
+                Either::Right(()) => {
+                    self.stream.close();
+                    return false;
+                }
+            }
+        } else {
+            read.await
+        };
+        match outcome {
             Ok(Ok(bytes)) => conn.feed(&bytes),
             Ok(Err(_)) => conn.feed_eof(),
             Err(_) => {
@@ -426,7 +469,10 @@ impl Connection {
             host,
             start_time,
         };
-        (Request::new(parts), keep_alive && !options.no_keep_alive)
+        (
+            Request::new(parts),
+            keep_alive && !options.no_keep_alive && !crate::draining(),
+        )
     }
 
     /// Answers one request; false when the connection ends with it.

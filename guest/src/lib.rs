@@ -40,7 +40,9 @@ pub use http_server::{
 };
 pub use iostream::{CloseReason, IOStream, StreamError, UnsatisfiableRead};
 pub use regex::bytes::Regex;
-pub use runtime::{now, option, raw_options as start_options};
+pub use runtime::{
+    DrainStarted, drain_started, draining, now, option, raw_options as start_options,
+};
 pub use tcp_server::{TcpServer, listen};
 pub use timer::{Sleep, TimedOut, sleep, sleep_until, timeout};
 

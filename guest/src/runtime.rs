@@ -53,6 +53,11 @@ struct State {
     options: Options,
     raw_options: Vec<(String, String)>,
     on_accept: Option<AcceptHandler>,
+    /// The host asked to drain.
+    draining: bool,
+    /// Tasks waiting for the drain to start, by waiter id (removed when the waiter drops).
+    drain_waiters: HashMap<u64, Waker>,
+    next_drain_waiter: u64,
 }
 
 thread_local! {
@@ -198,6 +203,75 @@ fn dispatch(event: Event) {
         Event::Connected(conn) => with_stream(conn, StreamInner::on_connected),
         Event::Failed { conn, error } => with_stream(conn, |inner| inner.on_failed(error)),
         Event::Timer(id) => fire_timer(id),
+        Event::Draining => start_draining(),
+    }
+}
+
+fn start_draining() {
+    let waiters = STATE.with(|state| {
+        let mut state = state.borrow_mut();
+        state.draining = true;
+        std::mem::take(&mut state.drain_waiters)
+    });
+    for waker in waiters.into_values() {
+        waker.wake();
+    }
+}
+
+/// Whether the host is draining (shutting down gracefully).
+pub fn draining() -> bool {
+    STATE.with(|state| state.borrow().draining)
+}
+
+/// Resolves when the host starts draining (at once if it already has).
+pub fn drain_started() -> DrainStarted {
+    DrainStarted { id: None }
+}
+
+/// The future of [`drain_started`]; dropping it forgets its waker.
+pub struct DrainStarted {
+    id: Option<u64>,
+}
+
+impl std::future::Future for DrainStarted {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let id = self.id;
+        let (ready, id) = STATE.with(|state| {
+            let mut state = state.borrow_mut();
+            if state.draining {
+                return (true, id);
+            }
+            let id = id.unwrap_or_else(|| {
+                state.next_drain_waiter += 1;
+                state.next_drain_waiter
+            });
+            state.drain_waiters.insert(id, cx.waker().clone());
+            (false, Some(id))
+        });
+        self.id = id;
+        if ready {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    }
+}
+
+impl Drop for DrainStarted {
+    fn drop(&mut self) {
+        if let Some(id) = self.id {
+            // The state may already be gone when the guest itself is being torn down.
+            let _ = STATE.try_with(|state| {
+                if let Ok(mut state) = state.try_borrow_mut() {
+                    state.drain_waiters.remove(&id);
+                }
+            });
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use anyhow::{Context as _, anyhow};
 use clap::{Args, Parser, Subcommand};
 
 use crate::admission::Admission;
-use crate::event_loop::{self, Mode, WorkerConfig};
+use crate::event_loop::{self, Mode, Shutdown, WorkerConfig};
 use crate::guests;
 use crate::policy::ConnectPolicy;
 use crate::runtime::{self, Isolation, PluginProgram, Program};
@@ -87,6 +88,10 @@ struct ServeArgs {
     /// are accepted and closed at once, and existing ones are not disturbed [default: no limit].
     #[arg(long, value_name = "N", env = "EDDY_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
     max_connections: Option<u64>,
+    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish before the
+    /// remaining connections are closed (a second signal exits at once).
+    #[arg(long, value_name = "DURATION", env = "EDDY_DRAIN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    drain_timeout: Duration,
     #[command(flatten)]
     guest: GuestOptions,
     #[command(flatten)]
@@ -400,6 +405,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         || thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
         usize::from,
     );
+    let shutdown = Arc::new(Shutdown::default());
+    watch_signals(shutdown.clone(), args.drain_timeout)?;
     let admission = Admission::new(
         args.max_connections
             .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
@@ -429,6 +436,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
                 handler_timeout: args.plugins.handler_timeout,
                 guest_timeout: args.guest.guest_timeout,
                 admission: admission.clone(),
+                shutdown: shutdown.clone(),
                 listeners: per_address
                     .iter_mut()
                     .map(|sockets| sockets.remove(0))
@@ -450,6 +458,35 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
+/// SIGTERM/SIGINT start a graceful drain; a second signal, or the drain timeout, ends the
+/// process at once.
+fn watch_signals(shutdown: Arc<Shutdown>, drain_timeout: Duration) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
+        .context("cannot install signal handlers")?;
+    thread::Builder::new()
+        .name("eddy-signals".into())
+        .spawn(move || {
+            let mut signals = signals.forever();
+            let Some(first) = signals.next() else { return };
+            tracing::info!(
+                signal = first,
+                "draining: no new connections; in-flight requests have {drain_timeout:?}"
+            );
+            shutdown.drain();
+            thread::spawn(move || {
+                thread::sleep(drain_timeout);
+                tracing::warn!("drain timeout passed; closing the remaining connections");
+                std::process::exit(0);
+            });
+            if let Some(second) = signals.next() {
+                tracing::warn!(signal = second, "second signal: exiting now");
+                std::process::exit(128 + second);
+            }
+        })?;
+    Ok(())
+}
+
 fn run_program(args: RunArgs) -> anyhow::Result<u8> {
     let engine = runtime::engine()?;
     let program = Program::load(&engine, &args.component)?;
@@ -468,6 +505,7 @@ fn run_program(args: RunArgs) -> anyhow::Result<u8> {
         handler_timeout: runtime::DEFAULT_HANDLER_TIMEOUT,
         guest_timeout: args.guest.guest_timeout,
         admission: Admission::default(),
+        shutdown: Arc::new(Shutdown::default()),
     };
     let (code, crossings) = event_loop::run_worker(config)?;
     tracing::debug!(

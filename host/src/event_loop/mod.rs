@@ -8,10 +8,12 @@ mod net;
 mod timers;
 
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use mio::{Events, Poll};
+use mio::{Events, Poll, Token, Waker};
 
 pub use listen::{bind, resolve};
 pub use net::{ACCEPT_BACKOFF, ACCEPT_BATCH, Crossings, Net, READ_CHUNK};
@@ -28,6 +30,40 @@ pub const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(5);
 
 /// How often a worker logs its boundary crossings (at debug level, for the benchmarks).
 pub const CROSSINGS_REPORT: Duration = Duration::from_millis(500);
+
+/// The token of each worker's waker (listener tokens count down from below it).
+const WAKER_TOKEN: Token = Token(usize::MAX);
+
+/// Graceful shutdown, shared by the signal handler and every worker.
+#[derive(Default)]
+pub struct Shutdown {
+    draining: AtomicBool,
+    wakers: Mutex<Vec<Arc<Waker>>>,
+}
+
+impl Shutdown {
+    /// Starts draining: every worker stops accepting, tells its guest and ends once its
+    /// connections are closed.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        let wakers = self.wakers.lock().map(|w| w.clone()).unwrap_or_default();
+        for waker in wakers {
+            // A worker that already ended cannot be woken; nothing to do for it.
+            let _ = waker.wake();
+        }
+    }
+
+    /// Whether draining has started.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    fn register(&self, waker: Arc<Waker>) {
+        if let Ok(mut wakers) = self.wakers.lock() {
+            wakers.push(waker);
+        }
+    }
+}
 
 /// How a worker ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +104,8 @@ pub struct WorkerConfig {
     pub guest_timeout: Duration,
     /// The process-wide inbound connection limit.
     pub admission: Admission,
+    /// Graceful shutdown.
+    pub shutdown: Arc<Shutdown>,
 }
 
 /// Runs one worker until the guest stops it (run mode) or forever (serve mode).
@@ -76,7 +114,7 @@ pub struct WorkerConfig {
 ///
 /// # Errors
 /// The guest failed to start, trapped in run mode, or waits for nothing in run mode.
-pub fn run_worker(config: WorkerConfig) -> anyhow::Result<(u8, Crossings)> {
+pub fn run_worker(mut config: WorkerConfig) -> anyhow::Result<(u8, Crossings)> {
     let mut poll = Poll::new()?;
     let mut net = Net::new(
         poll.registry().try_clone()?,
@@ -84,14 +122,15 @@ pub fn run_worker(config: WorkerConfig) -> anyhow::Result<(u8, Crossings)> {
         config.admission.clone(),
         config.index,
     );
-    for listener in config
-        .listeners
-        .iter()
-        .map(std::net::TcpListener::try_clone)
-    {
-        net.add_listener(listener?)?;
+    // The worker owns its listening sockets: closing them (on drain) must close the port.
+    for listener in std::mem::take(&mut config.listeners) {
+        net.add_listener(listener)?;
     }
+    config
+        .shutdown
+        .register(Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?));
     let mut guest = start_guest(&config, net)?;
+    let mut draining = false;
     let mut events = Events::with_capacity(1024);
     let mut restarts = 0u32;
     let mut report = Instant::now();
@@ -115,6 +154,10 @@ pub fn run_worker(config: WorkerConfig) -> anyhow::Result<(u8, Crossings)> {
                 "crossings"
             );
         }
+        if draining && guest.net().connection_count() == 0 && !guest.net().has_pending() {
+            tracing::info!(worker = config.index, "drained");
+            return Ok((0, guest.net().crossings()));
+        }
         if let Some(code) = guest.net().stopped() {
             return Ok((code, guest.net().crossings()));
         }
@@ -125,7 +168,14 @@ pub fn run_worker(config: WorkerConfig) -> anyhow::Result<(u8, Crossings)> {
         }
         wait(&mut poll, &mut events, guest.net())?;
         let net = guest.net();
+        if !draining && config.shutdown.is_draining() {
+            draining = true;
+            net.start_draining();
+        }
         for event in &events {
+            if event.token() == WAKER_TOKEN {
+                continue;
+            }
             let hang_up = event.is_read_closed() || event.is_write_closed();
             net.on_ready(
                 event.token(),

@@ -463,6 +463,15 @@ impl Net {
         std::mem::take(&mut self.pending)
     }
 
+    /// Stops accepting (the listening sockets close, so new connections are refused) and
+    /// tells the guest to drain.
+    pub fn start_draining(&mut self) {
+        for mut listener in self.listeners.drain(..) {
+            let _ = self.registry.deregister(&mut listener.socket);
+        }
+        self.pending.push(Event::Draining);
+    }
+
     /// Whether events wait for the guest.
     pub fn has_pending(&self) -> bool {
         !self.pending.is_empty()
