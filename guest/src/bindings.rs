@@ -78,6 +78,17 @@ impl Host for WitHost {
         log::log(level, message);
     }
 
+    fn access(&self, entry: crate::host::AccessEntry) {
+        log::access(&log::AccessEntry {
+            method: entry.method,
+            path: entry.path,
+            status: entry.status,
+            bytes: entry.bytes,
+            duration_us: entry.duration_us,
+            remote: entry.remote,
+        });
+    }
+
     fn write_stdout(&self, bytes: &[u8]) {
         process::write_stdout(bytes);
     }

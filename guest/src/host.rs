@@ -110,6 +110,23 @@ pub enum Event {
     Timer(TimerId),
 }
 
+/// One answered request, for the access log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessEntry {
+    /// The request method.
+    pub method: String,
+    /// The request path.
+    pub path: String,
+    /// The response status.
+    pub status: u16,
+    /// Bytes of the response written.
+    pub bytes: u64,
+    /// Time from the first request byte to the last response byte, in microseconds.
+    pub duration_us: u64,
+    /// The client's address.
+    pub remote: String,
+}
+
 /// What the guest runtime needs from its host: the WIT imports, as a Rust trait.
 pub trait Host {
     /// Hands bytes to the socket; returns how many it took (possibly 0).
@@ -141,6 +158,9 @@ pub trait Host {
     fn wall_time(&self) -> (u64, u32);
     /// Writes a log line.
     fn log(&self, level: Level, message: &str);
+
+    /// Writes one access-log entry.
+    fn access(&self, entry: AccessEntry);
     /// Writes bytes to standard output.
     fn write_stdout(&self, bytes: &[u8]);
     /// Stops the event loop after the current call.

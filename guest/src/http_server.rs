@@ -20,10 +20,11 @@ use eddy_http::{
     StreamFraming, Version, encode, encode_stream_head,
 };
 
+use crate::host::AccessEntry;
 use crate::iostream::{IOStream, StreamError};
 use crate::tcp_server::{TcpServer, listen};
 use crate::timer::timeout;
-use crate::{Level, log, wall_time};
+use crate::{Level, access_log, log, wall_time};
 
 /// Bytes asked of the stream per read; the parser never holds more than one read beyond the
 /// current request.
@@ -53,6 +54,8 @@ pub struct HttpOptions {
     pub protocol: Option<String>,
     /// Compress responses (`--gzip`).
     pub gzip: bool,
+    /// Write an access-log entry per request (on unless `--no-access-log`).
+    pub access_log: bool,
     /// The Host of HTTP/1.0 requests without one.
     pub default_host: String,
 }
@@ -69,6 +72,7 @@ impl Default for HttpOptions {
             trusted_downstream: Vec::new(),
             protocol: None,
             gzip: false,
+            access_log: true,
             default_host: "127.0.0.1".into(),
         }
     }
@@ -111,6 +115,7 @@ impl HttpOptions {
                 "trusted-downstream" => out.trusted_downstream.push(value.to_owned()),
                 "protocol" => out.protocol = Some(value.to_owned()),
                 "gzip" => out.gzip = parse_bool(name, value)?,
+                "access-log" => out.access_log = parse_bool(name, value)?,
                 "default-host" => out.default_host = value.to_owned(),
                 _ => {}
             }
@@ -198,10 +203,24 @@ enum Progress {
     Done(bool),
 }
 
+/// What one response put on the wire, for the access log.
+#[derive(Default)]
+struct Meter {
+    status: Cell<u16>,
+    bytes: Cell<u64>,
+}
+
+impl Meter {
+    fn count(&self, bytes: &[u8]) {
+        self.bytes.set(self.bytes.get() + bytes.len() as u64);
+    }
+}
+
 /// Writes one response, whole or in pieces.
 pub struct ResponseWriter<'a> {
     stream: &'a IOStream,
     progress: &'a Cell<Progress>,
+    meter: &'a Meter,
     method: String,
     version: Version,
     accept_encoding: Option<Vec<u8>>,
@@ -235,7 +254,15 @@ impl ResponseWriter<'_> {
             return Err(StreamError::Closed(None));
         }
         let date = http_date(wall_time().0);
+        self.meter
+            .status
+            .set(if (100..=999).contains(&response.status) {
+                response.status
+            } else {
+                500
+            });
         let bytes = encode(response, &self.encode_options(&date));
+        self.meter.count(&bytes);
         self.progress.set(Progress::Done(self.keep()));
         self.stream.write(bytes).await
     }
@@ -250,8 +277,11 @@ impl ResponseWriter<'_> {
             return Err(StreamError::Closed(None));
         }
         let date = http_date(wall_time().0);
+        let status = head.status;
         match encode_stream_head(head, &self.encode_options(&date)) {
             Ok((bytes, framing, keep_alive)) => {
+                self.meter.status.set(status);
+                self.meter.count(&bytes);
                 self.progress.set(Progress::Body(framing, keep_alive));
                 self.stream.write(bytes).await
             }
@@ -275,9 +305,13 @@ impl ResponseWriter<'_> {
             Progress::Body(StreamFraming::Chunked, _) if !chunk.is_empty() => {
                 let mut framed = Vec::with_capacity(chunk.len() + 16);
                 write_chunk(&mut framed, chunk);
+                self.meter.count(&framed);
                 self.stream.write(framed).await
             }
-            Progress::Body(StreamFraming::UntilClose, _) => self.stream.write(chunk.to_vec()).await,
+            Progress::Body(StreamFraming::UntilClose, _) => {
+                self.meter.count(chunk);
+                self.stream.write(chunk.to_vec()).await
+            }
             Progress::Body(..) => Ok(()),
             Progress::NotStarted | Progress::Done(_) => Err(StreamError::Closed(None)),
         }
@@ -484,26 +518,39 @@ impl Connection {
     ) -> bool {
         let (request, keep_alive) = self.request(message, start_time);
         let progress = Cell::new(Progress::NotStarted);
-        let writer =
-            |method: String, version: Version, accept_encoding: Option<Vec<u8>>| ResponseWriter {
-                stream: &self.stream,
-                progress: &progress,
-                method,
-                version,
-                accept_encoding,
-                keep_alive,
-                gzip: self.options.gzip,
-            };
+        let meter = Meter::default();
         let (method, version) = (request.method.clone(), request.version);
+        let (path, remote) = (request.path.clone(), request.remote_ip.clone());
+        let writer = |accept_encoding: Option<Vec<u8>>| ResponseWriter {
+            stream: &self.stream,
+            progress: &progress,
+            meter: &meter,
+            method: method.clone(),
+            version,
+            accept_encoding,
+            keep_alive,
+            gzip: self.options.gzip,
+        };
         let accept_encoding = request.headers.get("Accept-Encoding").map(<[u8]>::to_vec);
-        handler
-            .respond(request, writer(method.clone(), version, accept_encoding))
-            .await;
+        handler.respond(request, writer(accept_encoding)).await;
         if progress.get() == Progress::NotStarted {
             // The handler wrote nothing: an empty 200, like Tornado's auto-finish.
-            let _ = writer(method, version, None).send(Response::new(200)).await;
+            let _ = writer(None).send(Response::new(200)).await;
+        }
+        if matches!(progress.get(), Progress::Body(StreamFraming::Chunked, _)) {
+            meter.count(LAST_CHUNK);
         }
         let finished = finish(&self.stream, &progress).await;
+        if self.options.access_log {
+            access_log(AccessEntry {
+                method,
+                path,
+                status: meter.status.get(),
+                bytes: meter.bytes.get(),
+                duration_us: now_nanos().saturating_sub(start_time) / 1000,
+                remote,
+            });
+        }
         let keep = matches!(progress.get(), Progress::Done(true));
         if finished.is_err() || !keep || self.stream.closed() {
             self.stream.close();
@@ -529,11 +576,20 @@ impl Connection {
             gzip: false,
             date: &date,
         };
-        let _ = self
-            .stream
-            .write(encode(Response::error(rejection.status), &options))
-            .await;
+        let bytes = encode(Response::error(rejection.status), &options);
+        let written = bytes.len() as u64;
+        let _ = self.stream.write(bytes).await;
         self.stream.close();
+        if self.options.access_log {
+            access_log(AccessEntry {
+                method: "-".into(),
+                path: "-".into(),
+                status: rejection.status,
+                bytes: written,
+                duration_us: 0,
+                remote: self.peer_ip.clone(),
+            });
+        }
     }
 }
 

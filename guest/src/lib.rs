@@ -62,6 +62,11 @@ pub fn log(level: Level, message: &str) {
     runtime::host().log(level, message);
 }
 
+/// Writes one access-log entry through the host.
+pub fn access_log(entry: host::AccessEntry) {
+    runtime::host().access(entry);
+}
+
 /// Seconds and nanoseconds since the Unix epoch, as the host reports them.
 pub fn wall_time() -> (u64, u32) {
     runtime::host().wall_time()

@@ -145,6 +145,8 @@ impl Host for FakeHost {
 
     fn log(&self, _level: Level, _message: &str) {}
 
+    fn access(&self, _entry: crate::host::AccessEntry) {}
+
     fn write_stdout(&self, _bytes: &[u8]) {}
 
     fn stop(&self, code: u8) {

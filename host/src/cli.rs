@@ -21,8 +21,26 @@ use crate::runtime::{self, Isolation, PluginProgram, Program};
 #[derive(Parser, Debug)]
 #[command(name = "eddy", version, about)]
 pub struct Cli {
+    /// Log lines as text for people or JSON objects for collectors (stderr either way).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "EDDY_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// One readable line per event.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -92,6 +110,10 @@ struct ServeArgs {
     /// remaining connections are closed (a second signal exits at once).
     #[arg(long, value_name = "DURATION", env = "EDDY_DRAIN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     drain_timeout: Duration,
+    /// Answer `GET PATH` with `200 ok` in the host itself, without entering any guest (a
+    /// liveness check for load balancers that works even when plugins misbehave).
+    #[arg(long, value_name = "PATH", env = "EDDY_HEALTH_PATH", value_parser = parse_health_path)]
+    health_path: Option<String>,
     #[command(flatten)]
     guest: GuestOptions,
     #[command(flatten)]
@@ -145,6 +167,9 @@ struct HttpOptions {
     /// Gzip compressible responses for clients that accept it.
     #[arg(long, env = "EDDY_GZIP")]
     gzip: bool,
+    /// Do not write an access-log line per request.
+    #[arg(long, env = "EDDY_NO_ACCESS_LOG")]
+    no_access_log: bool,
 }
 
 /// Plugin handlers.
@@ -199,6 +224,7 @@ impl HttpOptions {
                 self.decompress_request.to_string(),
             ),
             ("gzip".to_owned(), self.gzip.to_string()),
+            ("access-log".to_owned(), (!self.no_access_log).to_string()),
         ];
         out.extend(
             self.trusted_downstream
@@ -245,6 +271,15 @@ impl PluginOptions {
             routes.push(("route".to_owned(), pattern));
         }
         Ok((programs, routes))
+    }
+}
+
+/// Checks a `--health-path`: an absolute path of visible ASCII.
+fn parse_health_path(text: &str) -> Result<String, String> {
+    if text.starts_with('/') && text.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("{text:?} is not a path (use e.g. /healthz)"))
     }
 }
 
@@ -333,7 +368,7 @@ impl GuestOptions {
 /// Parses the command line, runs it, and turns any error into one line on stderr.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(cli.log_format);
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
@@ -352,15 +387,22 @@ fn one_line(error: &anyhow::Error) -> String {
         .replace('\n', " ")
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("EDDY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use std::io::IsTerminal as _;
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => {
+            runtime::JSON_LOGS.store(true, std::sync::atomic::Ordering::Relaxed);
+            builder.json().flatten_event(true).try_init()
+        }
+    };
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -437,6 +479,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
                 guest_timeout: args.guest.guest_timeout,
                 admission: admission.clone(),
                 shutdown: shutdown.clone(),
+                health_path: args.health_path.clone(),
                 listeners: per_address
                     .iter_mut()
                     .map(|sockets| sockets.remove(0))
@@ -506,6 +549,7 @@ fn run_program(args: RunArgs) -> anyhow::Result<u8> {
         guest_timeout: args.guest.guest_timeout,
         admission: Admission::default(),
         shutdown: Arc::new(Shutdown::default()),
+        health_path: None,
     };
     let (code, crossings) = event_loop::run_worker(config)?;
     tracing::debug!(

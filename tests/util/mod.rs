@@ -148,7 +148,7 @@ fn listening_addr(log: &str) -> Option<SocketAddr> {
     let line = log.lines().find(|line| line.contains("listening on "))?;
     line.rsplit("listening on ")
         .next()?
-        .split_whitespace()
+        .split(|c: char| c.is_whitespace() || c == '"')
         .next()?
         .parse()
         .ok()

@@ -106,6 +106,8 @@ pub struct WorkerConfig {
     pub admission: Admission,
     /// Graceful shutdown.
     pub shutdown: Arc<Shutdown>,
+    /// `--health-path`, answered by the host.
+    pub health_path: Option<String>,
 }
 
 /// Runs one worker until the guest stops it (run mode) or forever (serve mode).
@@ -122,6 +124,7 @@ pub fn run_worker(mut config: WorkerConfig) -> anyhow::Result<(u8, Crossings)> {
         config.admission.clone(),
         config.index,
     );
+    net.set_health_path(config.health_path.as_deref());
     // The worker owns its listening sockets: closing them (on drain) must close the port.
     for listener in std::mem::take(&mut config.listeners) {
         net.add_listener(listener)?;

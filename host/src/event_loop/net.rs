@@ -70,6 +70,9 @@ struct Conn {
     corked: bool,
     /// Accepted from a listener (counted by `--max-connections`).
     inbound: bool,
+    /// With `--health-path`: the accept not yet reported, until the first bytes show whether
+    /// this is a health check.
+    sniff: Option<Accepted>,
 }
 
 /// A slab slot: the connection, or free with the generation the next occupant gets.
@@ -123,6 +126,8 @@ pub struct Net {
     admission: Admission,
     /// When the last "--max-connections reached" line was logged.
     last_refusal_log: Option<Instant>,
+    /// `--health-path`: requests for it are answered by the host itself.
+    health_path: Option<Vec<u8>>,
 }
 
 fn socket_error(error: &io::Error) -> SocketError {
@@ -172,6 +177,7 @@ impl Net {
         Self {
             admission,
             last_refusal_log: None,
+            health_path: None,
             registry,
             slots: Vec::new(),
             free: Vec::new(),
@@ -295,6 +301,7 @@ impl Net {
             out: Vec::new(),
             corked: false,
             inbound: false,
+            sniff: None,
         };
         self.slots[index] = Slot::Used(conn);
         Ok(id)
@@ -463,6 +470,11 @@ impl Net {
         std::mem::take(&mut self.pending)
     }
 
+    /// Answers `GET`/`HEAD` requests for `path` in the host, without entering the guest.
+    pub fn set_health_path(&mut self, path: Option<&str>) {
+        self.health_path = path.map(|p| p.as_bytes().to_vec());
+    }
+
     /// Stops accepting (the listening sockets close, so new connections are refused) and
     /// tells the guest to drain.
     pub fn start_draining(&mut self) {
@@ -602,6 +614,10 @@ impl Net {
         {
             return false;
         }
+        if conn.sniff.is_some() {
+            self.sniff(index);
+            return false;
+        }
         let buf = &mut self.read_buf;
         loop {
             return match conn.socket.read(buf) {
@@ -637,6 +653,52 @@ impl Net {
                 }
             };
         }
+    }
+
+    /// Reads the first bytes of a connection accepted with `--health-path` set: answers a
+    /// health check without the guest, or hands the connection and its bytes to the guest.
+    fn sniff(&mut self, index: usize) {
+        let Some(Slot::Used(conn)) = self.slots.get_mut(index) else {
+            return;
+        };
+        let read = loop {
+            match conn.socket.read(&mut self.read_buf) {
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        let n = match read {
+            Ok(n) if n > 0 => n,
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                conn.readable = false;
+                return;
+            }
+            // Gone before saying anything: the guest never hears of it.
+            Ok(_) | Err(_) => return self.remove(index),
+        };
+        let bytes = &self.read_buf[..n];
+        if let Some(path) = &self.health_path
+            && let Some(response) = health_response(bytes, path)
+        {
+            conn.out.extend_from_slice(response);
+            let id = conn.id;
+            return self.close(id);
+        }
+        let Some(accepted) = conn.sniff.take() else {
+            return;
+        };
+        conn.read_interest = false;
+        if n < READ_CHUNK && !conn.peer_closed {
+            conn.readable = false;
+        } else {
+            self.to_read.push(index);
+        }
+        let received = Received {
+            conn: conn.id,
+            bytes: bytes.to_vec(),
+        };
+        self.pending.push(Event::Accepted(accepted));
+        self.pending.push(Event::Received(received));
     }
 
     /// Whether a round of reads is owed (connections left readable after a full chunk).
@@ -704,20 +766,30 @@ impl Net {
                 );
             }
             return;
-        } // Small request/response writes must not wait for delayed ACKs.
+        }
+        // Small request/response writes must not wait for delayed ACKs.
         let _ = socket.set_nodelay(true);
         let local = display_addr(socket.local_addr());
         match self.insert(socket, Phase::Open) {
             Ok(conn) => {
-                if let Some(Slot::Used(entry)) = self.slots.get_mut(slot_of(conn)) {
-                    entry.inbound = true;
-                }
-                self.pending.push(Event::Accepted(Accepted {
+                let accepted = Accepted {
                     conn,
                     listener: u32::try_from(listener).unwrap_or(u32::MAX),
                     peer: peer.to_string(),
                     local,
-                }));
+                };
+                let sniffing = self.health_path.is_some();
+                if let Some(Slot::Used(entry)) = self.slots.get_mut(slot_of(conn)) {
+                    entry.inbound = true;
+                    if sniffing {
+                        // The first bytes decide: a health check is answered here, anything
+                        // else goes to the guest with them.
+                        entry.read_interest = true;
+                        entry.sniff = Some(accepted);
+                        return;
+                    }
+                }
+                self.pending.push(Event::Accepted(accepted));
             }
             Err(error) => {
                 self.admission.leave();
@@ -789,6 +861,27 @@ impl Net {
     pub fn listener_addrs(&self) -> Vec<SocketAddr> {
         self.listeners.iter().map(|l| l.local).collect()
     }
+}
+
+/// The host's answer to a complete `GET`/`HEAD` request for the health path, if `bytes` is one.
+fn health_response(bytes: &[u8], path: &[u8]) -> Option<&'static [u8]> {
+    let (rest, head) = if let Some(rest) = bytes.strip_prefix(b"GET ") {
+        (rest, false)
+    } else {
+        (bytes.strip_prefix(b"HEAD ")?, true)
+    };
+    let after = rest.strip_prefix(path)?;
+    if !(after.starts_with(b" HTTP/1.") || after.starts_with(b"?")) {
+        return None;
+    }
+    if !bytes.windows(4).any(|w| w == b"\r\n\r\n") {
+        return None;
+    }
+    Some(if head {
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\n"
+    } else {
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
+    })
 }
 
 /// Writes as much of the cork as the socket takes; a short write marks the connection blocked.

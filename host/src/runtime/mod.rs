@@ -380,6 +380,36 @@ impl eddy::io::log::Host for HostState {
             Level::Error => tracing::error!(worker, "guest: {message}"),
         }
     }
+
+    fn access(&mut self, entry: eddy::io::log::AccessEntry) {
+        Self::access(&entry);
+    }
+}
+
+/// Whether logs are JSON (`--log-format json`): access entries then carry only fields.
+pub static JSON_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+impl HostState {
+    fn access(entry: &eddy::io::log::AccessEntry) {
+        if JSON_LOGS.load(std::sync::atomic::Ordering::Relaxed) {
+            tracing::info!(
+                target: "access",
+                method = %entry.method,
+                path = %entry.path,
+                status = entry.status,
+                bytes = entry.bytes,
+                duration_us = entry.duration_us,
+                remote = %entry.remote,
+            );
+        } else {
+            let millis = entry.duration_us as f64 / 1000.0;
+            tracing::info!(
+                target: "access",
+                "{} {} {} {}B {millis:.2}ms {}",
+                entry.method, entry.path, entry.status, entry.bytes, entry.remote
+            );
+        }
+    }
 }
 
 impl eddy::io::process::Host for HostState {
