@@ -3,32 +3,16 @@
 mod util;
 
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use util::{Eddy, guest, read_response, read_to_close, roundtrip};
-
-#[track_caller]
-fn wait_stderr(server: &Eddy, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let log = server.stderr();
-        if log.contains(needle) {
-            return log;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "stderr never contained {needle:?}:\n{log}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 #[test]
 fn every_request_gets_an_access_log_line() {
     let server = Eddy::serve(&["--listen", "127.0.0.1:0"]);
     roundtrip(server.addr, b"GET /first?x=1 HTTP/1.1\r\nHost: a\r\n\r\n");
     roundtrip(server.addr, b"GET / HTTP/1.1\r\n\r\n"); // no Host: 400
-    let log = wait_stderr(&server, "- - 400");
+    let log = server.wait_stderr("- - 400");
     let line = log
         .lines()
         .find(|line| line.contains("GET /first 200"))
@@ -47,7 +31,7 @@ fn every_request_gets_an_access_log_line() {
 fn json_logs_carry_the_access_fields() {
     let server = Eddy::serve(&["--log-format", "json", "--listen", "127.0.0.1:0"]);
     roundtrip(server.addr, b"GET /j HTTP/1.1\r\nHost: a\r\n\r\n");
-    let log = wait_stderr(&server, r#""path":"/j""#);
+    let log = server.wait_stderr(r#""path":"/j""#);
     let line = log
         .lines()
         .find(|line| line.contains(r#""path":"/j""#))
@@ -100,7 +84,7 @@ fn the_health_path_is_answered_by_the_host() {
         .text(),
         "whole"
     );
-    let log = wait_stderr(&server, "/healthzz 200");
+    let log = server.wait_stderr("/healthzz 200");
     assert!(
         !log.contains("GET /healthz 200"),
         "the guest saw a health check:\n{log}"

@@ -619,20 +619,7 @@ X-Trailer: a\tb\r\n\
     #[test]
     fn garbage_never_panics() {
         let alphabet = b"0123456789abcdefABCDEF;= \t\r\n:xX\x00\x80\"";
-        let mut s = 0x9e37_79b9_7f4a_7c15u64;
-        for _ in 0..3000 {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            let len = (s % 64) as usize;
-            let mut buf = Vec::with_capacity(len);
-            let mut t = s;
-            for _ in 0..len {
-                t = t
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                buf.push(alphabet[((t >> 33) as usize) % alphabet.len()]);
-            }
+        for buf in crate::test_input::garbage(alphabet, 0x9e37_79b9_7f4a_7c15u64, 64, 3000) {
             let whole = decode_all(&buf).map(|(o, _, d)| (o, d));
             let pieces: Vec<&[u8]> = buf.chunks(3).collect();
             let mut dec = ChunkedDecoder::new();

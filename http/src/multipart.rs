@@ -636,20 +636,7 @@ Content-Type: image/png\n\n\u{1}\u{2}--xy\n\
     #[test]
     fn garbage_never_panics() {
         let alphabet = b"-b\r\n:;=\"\\*'%C Content-Disposition form-data name filename";
-        let mut s = 0x1234_5678_9abc_def1u64;
-        for _ in 0..3000 {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            let len = (s % 90) as usize;
-            let mut buf = Vec::with_capacity(len);
-            let mut t = s;
-            for _ in 0..len {
-                t = t
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                buf.push(alphabet[((t >> 33) as usize) % alphabet.len()]);
-            }
+        for buf in crate::test_input::garbage(alphabet, 0x1234_5678_9abc_def1u64, 90, 3000) {
             let _ = parse_multipart_form_data(b"b", &buf);
             let text = String::from_utf8_lossy(&buf);
             let _ = parse_header_params(&text);

@@ -100,18 +100,13 @@ impl Eddy {
     /// Waits until stdout contains `needle`.
     #[track_caller]
     pub fn wait_stdout(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let out = self.stdout();
-            if out.contains(needle) {
-                return out;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "stdout never contained {needle:?}; it has:\n{out}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_for("stdout", needle, || self.stdout())
+    }
+
+    /// Waits until stderr contains `needle`.
+    #[track_caller]
+    pub fn wait_stderr(&self, needle: &str) -> String {
+        wait_for("stderr", needle, || self.stderr())
     }
 
     /// The server's resident set size in bytes.
@@ -141,6 +136,23 @@ impl Drop for Eddy {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Polls `read` for up to 10 s until its text contains `needle`.
+#[track_caller]
+fn wait_for(what: &str, needle: &str, read: impl Fn() -> String) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = read();
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} never contained {needle:?}; it has:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
