@@ -46,7 +46,7 @@ enum LogFormat {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Serve connections on the listen addresses with a guest component.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run a one-shot guest program (a client, a script) until it calls stop.
     Run(RunArgs),
     /// Precompile a component for this machine (load it later instead of the .wasm).
@@ -407,7 +407,7 @@ fn init_logging(format: LogFormat) {
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Run(args) => run_program(args),
         Command::Compile { component, output } => {
             let engine = runtime::engine()?;
