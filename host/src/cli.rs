@@ -80,6 +80,12 @@ struct GuestOptions {
     /// interrupted and, for a server, re-instantiated.
     #[arg(long, value_name = "DURATION", env = "EDDY_GUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     guest_timeout: Duration,
+    /// Where compiled components are cached [default: $XDG_CACHE_HOME/eddy or ~/.cache/eddy].
+    #[arg(long, value_name = "DIR", env = "EDDY_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile components at every start instead of caching the machine code.
+    #[arg(long, env = "EDDY_NO_CACHE")]
+    no_cache: bool,
     /// Cap on each guest instance's linear memory.
     #[arg(long, value_name = "BYTES", env = "EDDY_MAX_MEMORY", default_value = "256MiB", value_parser = parse_bytes)]
     max_memory: u64,
@@ -434,7 +440,19 @@ fn load(engine: &wasmtime::Engine, component: Option<&PathBuf>) -> anyhow::Resul
     }
 }
 
+impl GuestOptions {
+    fn configure_cache(&self) {
+        let dir = if self.no_cache {
+            None
+        } else {
+            self.cache_dir.clone().or_else(runtime::default_cache_dir)
+        };
+        runtime::set_cache_dir(dir);
+    }
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<u8> {
+    args.guest.configure_cache();
     let engine = runtime::engine()?;
     let program = load(&engine, args.component.as_ref())?;
     let policy = ConnectPolicy::new(&args.guest.allow_connect)?;
@@ -531,6 +549,7 @@ fn watch_signals(shutdown: Arc<Shutdown>, drain_timeout: Duration) -> anyhow::Re
 }
 
 fn run_program(args: RunArgs) -> anyhow::Result<u8> {
+    args.guest.configure_cache();
     let engine = runtime::engine()?;
     let program = Program::load(&engine, &args.component)?;
     let config = WorkerConfig {

@@ -13,7 +13,10 @@ use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDea
 
 use crate::event_loop::Net;
 
+mod cache;
 mod plugins;
+
+pub use cache::{default_cache_dir, set_cache_dir};
 
 use plugins::server_wit;
 pub use plugins::{
@@ -184,7 +187,7 @@ fn compile(engine: &Engine, bytes: &[u8], name: &str) -> anyhow::Result<Componen
     if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
         bail!("{name} is a core WebAssembly module, not a component");
     }
-    Component::new(engine, bytes)
+    cache::compile_cached(engine, bytes, name)
         .map_err(|e| anyhow!("{name} is not a valid WebAssembly component: {e}"))
 }
 

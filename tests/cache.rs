@@ -1,0 +1,89 @@
+//! The precompiled-component cache: written on the first start, loaded on the next, and a
+//! corrupt file is ignored and rebuilt, never loaded.
+
+mod util;
+
+use std::path::PathBuf;
+
+use util::{Eddy, roundtrip};
+
+fn cache_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("eddy-cache-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn cached_files(dir: &PathBuf) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn serve(dir: &PathBuf) -> Eddy {
+    let dir = dir.to_str().expect("utf-8 path").to_owned();
+    let server = Eddy::serve(&["--listen", "127.0.0.1:0", "--cache-dir", &dir]);
+    assert_eq!(
+        roundtrip(server.addr, b"GET /c HTTP/1.1\r\nHost: a\r\n\r\n").text(),
+        "You requested /c\n"
+    );
+    server
+}
+
+#[test]
+fn the_first_start_fills_the_cache_and_the_next_loads_it() {
+    let dir = cache_dir("fill");
+    drop(serve(&dir));
+    let files = cached_files(&dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let written = std::fs::metadata(&files[0])
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    drop(serve(&dir));
+    let again = std::fs::metadata(&files[0])
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    assert_eq!(
+        written, again,
+        "a valid cache file is loaded, not rewritten"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_corrupt_cache_file_is_ignored_and_rebuilt() {
+    let dir = cache_dir("corrupt");
+    drop(serve(&dir));
+    let file = cached_files(&dir).pop().expect("a cache file");
+    let mut bytes = std::fs::read(&file).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&file, &bytes).expect("corrupt it");
+    let server = serve(&dir);
+    assert!(
+        server.stderr().contains("ignoring the cache file"),
+        "{}",
+        server.stderr()
+    );
+    drop(server);
+    let rebuilt = std::fs::read(&file).expect("read");
+    assert_ne!(rebuilt, bytes, "the corrupt file was rebuilt");
+    // A file from elsewhere (not written by eddy) is refused the same way.
+    std::fs::write(
+        &file,
+        b"\x7fELF not a cache file at all, but long enough to have a checksum",
+    )
+    .expect("write");
+    let server = serve(&dir);
+    assert!(
+        server.stderr().contains("ignoring the cache file"),
+        "{}",
+        server.stderr()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
