@@ -3,7 +3,7 @@
 
 mod util;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use util::{Eddy, roundtrip};
 
@@ -13,7 +13,7 @@ fn cache_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn cached_files(dir: &PathBuf) -> Vec<PathBuf> {
+fn cached_files(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
         .map(|entries| {
             entries
@@ -25,7 +25,7 @@ fn cached_files(dir: &PathBuf) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-fn serve(dir: &PathBuf) -> Eddy {
+fn serve(dir: &Path) -> Eddy {
     let dir = dir.to_str().expect("utf-8 path").to_owned();
     let server = Eddy::serve(&["--listen", "127.0.0.1:0", "--cache-dir", &dir]);
     assert_eq!(
