@@ -24,7 +24,12 @@ const GUESTS: &[(&str, &str)] = &[
     ("streamer", "streamer"),
 ];
 
+/// Plugins built with the WASI toolchain (`wasm32-wasip2` links them into components that
+/// import WASI, as other languages' toolchains do): (package, component file name).
+const WASI_GUESTS: &[(&str, &str)] = &[("wasi-probe", "wasi-probe")];
+
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
+const WASI_TARGET: &str = "wasm32-wasip2";
 
 fn main() {
     let manifest_dir =
@@ -56,8 +61,19 @@ fn main() {
     let components = target_dir.join("guests");
     std::fs::create_dir_all(&components).expect("create target/guests");
 
-    ensure_wasm_target();
-    build_guests(&root, &guest_target);
+    ensure_wasm_target(WASM_TARGET);
+    ensure_wasm_target(WASI_TARGET);
+    build_guests(&root, &guest_target, WASM_TARGET, GUESTS);
+    build_guests(&root, &guest_target, WASI_TARGET, WASI_GUESTS);
+    for (package, name) in WASI_GUESTS {
+        let path = guest_target
+            .join(WASI_TARGET)
+            .join("guest")
+            .join(format!("{}.wasm", package.replace('-', "_")));
+        let component =
+            std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        write_if_changed(&components.join(format!("{name}.wasm")), &component);
+    }
     for (package, name) in GUESTS {
         let module = guest_target
             .join(WASM_TARGET)
@@ -71,7 +87,7 @@ fn main() {
 }
 
 /// Makes sure the wasm target's standard library is installed, installing it if needed.
-fn ensure_wasm_target() {
+fn ensure_wasm_target(target: &str) {
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let output = Command::new(&rustc)
         .args(["--print", "sysroot"])
@@ -80,32 +96,32 @@ fn ensure_wasm_target() {
     let sysroot = String::from_utf8_lossy(&output.stdout).trim().to_string();
     if Path::new(&sysroot)
         .join("lib/rustlib")
-        .join(WASM_TARGET)
+        .join(target)
         .exists()
     {
         return;
     }
-    println!("cargo:warning=installing the {WASM_TARGET} target with rustup");
+    println!("cargo:warning=installing the {target} target with rustup");
     let installed = Command::new("rustup")
-        .args(["target", "add", WASM_TARGET])
+        .args(["target", "add", target])
         .status()
         .is_ok_and(|status| status.success());
     assert!(
         installed,
-        "the {WASM_TARGET} target is missing and rustup could not install it; run: rustup target add {WASM_TARGET}"
+        "the {target} target is missing and rustup could not install it; run: rustup target add {target}"
     );
 }
 
-fn build_guests(root: &Path, guest_target: &Path) {
+fn build_guests(root: &Path, guest_target: &Path, target: &str, guests: &[(&str, &str)]) {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command
         .arg("build")
         .arg("--manifest-path")
         .arg(root.join("Cargo.toml"))
-        .args(["--profile", "guest", "--target", WASM_TARGET, "--locked"])
+        .args(["--profile", "guest", "--target", target, "--locked"])
         .env("CARGO_TARGET_DIR", guest_target);
-    for (package, _) in GUESTS {
+    for (package, _) in guests {
         command.args(["-p", package]);
     }
     // The outer build's wrappers and flags (clippy, coverage, host RUSTFLAGS) are not for guests.

@@ -15,6 +15,7 @@ use crate::event_loop::Net;
 
 mod cache;
 mod plugins;
+mod wasi;
 
 pub use cache::{default_cache_dir, set_cache_dir};
 

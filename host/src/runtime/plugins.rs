@@ -75,7 +75,9 @@ impl PluginProgram {
         if component.get_export(None, HANDLER_INTERFACE).is_none() {
             anyhow::bail!("{name} is not a plugin: the export `{HANDLER_INTERFACE}` is missing");
         }
-        let linker = Linker::<PluginState>::new(engine);
+        let mut linker = Linker::<PluginState>::new(engine);
+        // Plugins built by other toolchains import WASI; they get it with everything denied.
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| anyhow!("{e}"))?;
         let instance_pre = linker
             .instantiate_pre(&component)
             .map_err(|e| anyhow!("{name} imports something plugins are not given: {e}"))?;
@@ -93,9 +95,20 @@ impl PluginProgram {
     }
 }
 
-/// What a plugin's `Store` holds: only its limits.
+/// What a plugin's `Store` holds: its limits and a WASI context that grants nothing.
 pub struct PluginState {
     limits: StoreLimits,
+    wasi: wasmtime_wasi::WasiCtx,
+    table: wasmtime::component::ResourceTable,
+}
+
+impl wasmtime_wasi::WasiView for PluginState {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        wasmtime_wasi::WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
 }
 
 struct Live {
@@ -158,7 +171,12 @@ impl Plugins {
             .memory_size(self.max_memory)
             .instances(4)
             .build();
-        let mut store = Store::new(slot.program.pre.engine(), PluginState { limits });
+        let state = PluginState {
+            limits,
+            wasi: super::wasi::deny_all(&slot.program.name),
+            table: super::wasi::table(),
+        };
+        let mut store = Store::new(slot.program.pre.engine(), state);
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(super::ticks(self.timeout));
         self.instantiations += 1;

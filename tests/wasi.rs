@@ -1,0 +1,73 @@
+//! A plugin built with the WASI toolchain gets WASI with everything denied: no files, no
+//! environment, no sockets, frozen clocks; its output lands in the host log.
+
+mod util;
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use util::{Eddy, guest, roundtrip};
+
+fn probe() -> Eddy {
+    let plugin = guest("wasi-probe").to_str().expect("utf-8 path").to_owned();
+    Eddy::serve(&["--listen", "127.0.0.1:0", "--handler", &plugin])
+}
+
+fn ask(server: &Eddy, target: &str) -> String {
+    let response = roundtrip(
+        server.addr,
+        format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(response.status, 200, "{}", response.head);
+    response.text()
+}
+
+#[test]
+fn files_and_directories_are_denied() {
+    let server = probe();
+    let secret = std::env::temp_dir().join(format!("eddy-wasi-secret-{}", std::process::id()));
+    std::fs::write(&secret, "the secret").expect("write secret");
+    for target in [
+        format!("/file?path={}", secret.display()),
+        "/file?path=/etc/passwd".to_owned(),
+        "/dir".to_owned(),
+    ] {
+        let answer = ask(&server, &target);
+        assert!(answer.starts_with("denied:"), "{target}: {answer}");
+        assert!(
+            !answer.contains("the secret") && !answer.contains("root:"),
+            "{target}: {answer}"
+        );
+    }
+    let _ = std::fs::remove_file(&secret);
+}
+
+#[test]
+fn sockets_are_denied_and_nothing_connects() {
+    let server = probe();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let addr = listener.local_addr().expect("addr");
+    let answer = ask(&server, &format!("/socket?addr={addr}"));
+    assert!(answer.starts_with("denied:"), "{answer}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        listener.accept().is_err(),
+        "the plugin reached the listener"
+    );
+}
+
+#[test]
+fn environment_is_empty_and_clocks_are_frozen() {
+    let server = probe();
+    assert_eq!(ask(&server, "/env"), "vars: 0");
+    assert_eq!(ask(&server, "/clock"), "granted: 0");
+}
+
+#[test]
+fn output_goes_to_the_host_log() {
+    let server = probe();
+    assert_eq!(ask(&server, "/print"), "printed");
+    let log = server.wait_stderr("hello from a plugin");
+    assert!(log.contains("and its stderr"), "{log}");
+}
