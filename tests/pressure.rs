@@ -117,3 +117,52 @@ fn slowloris_clients_never_delay_a_normal_client() {
     let cut = slow.iter_mut().map(is_cut).filter(|&was| was).count();
     assert_eq!(cut, 2000, "slow clients left open");
 }
+
+#[test]
+fn a_client_that_stops_reading_is_cut_by_the_write_timeout() {
+    let streamer = util::guest("streamer")
+        .to_str()
+        .expect("utf-8 path")
+        .to_owned();
+    let server = Eddy::serve(&[
+        &streamer,
+        "--listen",
+        "127.0.0.1:0",
+        "--write-timeout",
+        "1s",
+    ]);
+    let mut stalled = server.connect();
+    stalled
+        .write_all(b"GET /big?mb=32 HTTP/1.1\r\nHost: a\r\n\r\n")
+        .expect("write");
+    std::thread::sleep(Duration::from_secs(3));
+    // Others are served meanwhile.
+    let mut other = server.connect();
+    other.write_all(GET).expect("write");
+    assert_eq!(read_response(&mut other, false).status, 200);
+    // The stalled client gets what was already in flight, then the end: never all 32 MiB.
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut total = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match stalled.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => total += n,
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
+                ) =>
+            {
+                break;
+            }
+            Err(error) => panic!("the stalled connection was not cut: {error} after {total} bytes"),
+        }
+    }
+    assert!(
+        total < 32 << 20,
+        "the whole response arrived ({total} bytes): no write timeout"
+    );
+}

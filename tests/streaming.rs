@@ -93,3 +93,21 @@ fn head_requests_get_no_streamed_body() {
     assert_eq!(head.status, 200);
     assert_eq!(read_response(&mut stream, false).text(), "whole");
 }
+
+#[test]
+fn whole_responses_larger_than_the_write_buffer_arrive_complete() {
+    let server = Eddy::serve(&[
+        guest("streamer").to_str().expect("utf-8 path"),
+        "--listen",
+        "127.0.0.1:0",
+        "--max-write-buffer-size",
+        "4MiB",
+    ]);
+    let mut stream = server.connect();
+    stream
+        .write_all(b"GET /big?mb=32 HTTP/1.1\r\nHost: a\r\n\r\n")
+        .expect("write");
+    let response = read_response(&mut stream, false);
+    assert_eq!(response.body.len(), 32 << 20);
+    assert!(response.body.iter().all(|&b| b == b'x'));
+}

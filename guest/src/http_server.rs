@@ -30,6 +30,9 @@ use crate::{Level, access_log, log, wall_time};
 /// current request.
 pub const READ_SIZE: usize = 64 * 1024;
 
+/// Responses are handed to the stream in pieces of this size, each awaited.
+pub const WRITE_PIECE: usize = 1024 * 1024;
+
 /// The answer to `Expect: 100-continue` (RFC 9110 §10.1.1).
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -46,6 +49,8 @@ pub struct HttpOptions {
     pub header_timeout: Duration,
     /// How long a body may take from the end of its head.
     pub body_timeout: Duration,
+    /// How long a response may wait for the client to take its bytes.
+    pub write_timeout: Duration,
     /// Trust X-Real-Ip / X-Forwarded-For / X-Scheme / X-Forwarded-Proto (`--xheaders`).
     pub xheaders: bool,
     /// Proxies skipped when walking X-Forwarded-For from the right.
@@ -68,6 +73,7 @@ impl Default for HttpOptions {
             idle_timeout: Duration::from_secs(60),
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(30),
             xheaders: false,
             trusted_downstream: Vec::new(),
             protocol: None,
@@ -111,6 +117,7 @@ impl HttpOptions {
                 "idle-timeout" => out.idle_timeout = millis(name, value)?,
                 "header-timeout" => out.header_timeout = millis(name, value)?,
                 "body-timeout" => out.body_timeout = millis(name, value)?,
+                "write-timeout" => out.write_timeout = millis(name, value)?,
                 "xheaders" => out.xheaders = parse_bool(name, value)?,
                 "trusted-downstream" => out.trusted_downstream.push(value.to_owned()),
                 "protocol" => out.protocol = Some(value.to_owned()),
@@ -208,6 +215,8 @@ enum Progress {
 struct Meter {
     status: Cell<u16>,
     bytes: Cell<u64>,
+    /// A write failed: the connection cannot carry another response.
+    failed: Cell<bool>,
 }
 
 impl Meter {
@@ -226,9 +235,52 @@ pub struct ResponseWriter<'a> {
     accept_encoding: Option<Vec<u8>>,
     keep_alive: bool,
     gzip: bool,
+    write_timeout: Duration,
 }
 
 impl ResponseWriter<'_> {
+    /// Hands bytes to the stream within the write timeout; a client that stops reading for
+    /// that long is cut off.
+    ///
+    /// Large writes go in pieces of [`WRITE_PIECE`], each awaited, so a response of any size
+    /// flows at the client's pace instead of filling the write buffer.
+    async fn put(&self, bytes: impl Into<Vec<u8>>) -> Result<(), StreamError> {
+        let bytes = bytes.into();
+        let result = if bytes.len() <= WRITE_PIECE {
+            self.put_piece(bytes).await
+        } else {
+            let mut result = Ok(());
+            for piece in bytes.chunks(WRITE_PIECE) {
+                result = self.put_piece(piece.to_vec()).await;
+                if result.is_err() {
+                    break;
+                }
+            }
+            result
+        };
+        if result.is_err() {
+            self.meter.failed.set(true);
+        }
+        result
+    }
+
+    async fn put_piece(&self, bytes: Vec<u8>) -> Result<(), StreamError> {
+        match timeout(self.write_timeout, self.stream.write(bytes)).await {
+            Ok(result) => result,
+            Err(_) => {
+                log(
+                    Level::Debug,
+                    &format!(
+                        "closing: the client read nothing for {:?}",
+                        self.write_timeout
+                    ),
+                );
+                self.stream.close();
+                Err(StreamError::Closed(None))
+            }
+        }
+    }
+
     /// Whether the connection stays open after this response: not once the host drains.
     fn keep(&self) -> bool {
         self.keep_alive && !crate::draining()
@@ -264,7 +316,7 @@ impl ResponseWriter<'_> {
         let bytes = encode(response, &self.encode_options(&date));
         self.meter.count(&bytes);
         self.progress.set(Progress::Done(self.keep()));
-        self.stream.write(bytes).await
+        self.put(bytes).await
     }
 
     /// Sends the status and headers of `head` (its body is ignored); the body follows in
@@ -283,7 +335,7 @@ impl ResponseWriter<'_> {
                 self.meter.status.set(status);
                 self.meter.count(&bytes);
                 self.progress.set(Progress::Body(framing, keep_alive));
-                self.stream.write(bytes).await
+                self.put(bytes).await
             }
             Err(_) => {
                 // A header with CR/LF/NUL: never split the response.
@@ -306,11 +358,11 @@ impl ResponseWriter<'_> {
                 let mut framed = Vec::with_capacity(chunk.len() + 16);
                 write_chunk(&mut framed, chunk);
                 self.meter.count(&framed);
-                self.stream.write(framed).await
+                self.put(framed).await
             }
             Progress::Body(StreamFraming::UntilClose, _) => {
                 self.meter.count(chunk);
-                self.stream.write(chunk.to_vec()).await
+                self.put(chunk.to_vec()).await
             }
             Progress::Body(..) => Ok(()),
             Progress::NotStarted | Progress::Done(_) => Err(StreamError::Closed(None)),
@@ -322,6 +374,10 @@ impl ResponseWriter<'_> {
     /// # Errors
     /// The stream closed.
     pub async fn finish(&self) -> Result<(), StreamError> {
+        if let Progress::Body(StreamFraming::Chunked, keep) = self.progress.get() {
+            self.progress.set(Progress::Done(keep));
+            return self.put(LAST_CHUNK).await;
+        }
         finish(self.stream, self.progress).await
     }
 }
@@ -530,6 +586,7 @@ impl Connection {
             accept_encoding,
             keep_alive,
             gzip: self.options.gzip,
+            write_timeout: self.options.write_timeout,
         };
         let accept_encoding = request.headers.get("Accept-Encoding").map(<[u8]>::to_vec);
         handler.respond(request, writer(accept_encoding)).await;
@@ -552,7 +609,7 @@ impl Connection {
             });
         }
         let keep = matches!(progress.get(), Progress::Done(true));
-        if finished.is_err() || !keep || self.stream.closed() {
+        if finished.is_err() || meter.failed.get() || !keep || self.stream.closed() {
             self.stream.close();
             return false;
         }

@@ -153,6 +153,9 @@ struct HttpOptions {
     /// How long a request body may take after its head.
     #[arg(long, value_name = "DURATION", env = "EDDY_BODY_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     body_timeout: Duration,
+    /// How long a response may wait for the client to read; past it the connection is cut.
+    #[arg(long, value_name = "DURATION", env = "EDDY_WRITE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    write_timeout: Duration,
     /// Trust X-Real-Ip / X-Forwarded-For and X-Scheme / X-Forwarded-Proto (behind a proxy).
     #[arg(long, env = "EDDY_XHEADERS")]
     xheaders: bool,
@@ -223,6 +226,10 @@ impl HttpOptions {
             (
                 "body-timeout".to_owned(),
                 self.body_timeout.as_millis().to_string(),
+            ),
+            (
+                "write-timeout".to_owned(),
+                self.write_timeout.as_millis().to_string(),
             ),
             ("xheaders".to_owned(), self.xheaders.to_string()),
             (

@@ -2,6 +2,7 @@
 //!
 //! - `/stream?n=N` writes N pieces `piece I\n`, 20 ms apart, each flushed as written;
 //! - `/slow?ms=M` answers `slept M` after M milliseconds (default 1000), without blocking;
+//! - `/big?mb=N` answers N MiB (default 8) as one whole response;
 //! - `/trap` panics: the whole server guest traps (its worker must recover);
 //! - anything else gets the whole response `whole`.
 
@@ -17,6 +18,16 @@ impl StreamingHandler for Streamer {
         match request.path.as_str() {
             "/stream" => {}
             "/trap" => panic!("asked to trap"),
+            "/big" => {
+                let mib: usize = request
+                    .argument("mb")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(8);
+                let _ = response
+                    .send(Response::text(200, vec![b'x'; mib << 20]))
+                    .await;
+                return;
+            }
             "/slow" => {
                 let ms: u64 = request
                     .argument("ms")
