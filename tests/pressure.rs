@@ -166,3 +166,30 @@ fn a_client_that_stops_reading_is_cut_by_the_write_timeout() {
         "the whole response arrived ({total} bytes): no write timeout"
     );
 }
+
+#[test]
+fn running_out_of_file_descriptors_never_spins_the_loop() {
+    let server = Eddy::serve(&["--listen", "127.0.0.1:0", "--workers", "1"]);
+    let status = std::process::Command::new("prlimit")
+        .args(["--pid", &server.pid().to_string(), "--nofile=64:64"])
+        .status()
+        .expect("prlimit (util-linux) must be installed");
+    assert!(status.success());
+    let clients: Vec<TcpStream> = (0..200)
+        .map(|_| TcpStream::connect(server.addr).expect("connect"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let before = server.cpu_time();
+    std::thread::sleep(Duration::from_secs(2));
+    let spent = server.cpu_time() - before;
+    assert!(
+        spent < Duration::from_millis(500),
+        "the loop spun: {spent:?} of CPU in 2 s"
+    );
+    server.wait_stderr("pausing accepts");
+    drop(clients);
+    std::thread::sleep(Duration::from_millis(500));
+    let mut again = server.connect();
+    again.write_all(GET).expect("write");
+    assert_eq!(read_response(&mut again, false).status, 200);
+}

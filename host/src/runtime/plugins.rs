@@ -261,8 +261,10 @@ impl Plugins {
         slot.retry_at = (!backoff.is_zero()).then(|| Instant::now() + backoff);
         // One line per incident: the first failure, then at 2, 4, 8, ... in a row.
         if slot.failures.is_power_of_two() {
+            let instances = self.instantiations;
             tracing::error!(
                 failures = slot.failures,
+                instances,
                 "{message}; next instance in {backoff:?}"
             );
         }
