@@ -5,7 +5,7 @@
 //! [`export_handler!`]. It imports nothing: no sockets, files or clocks, only the request it
 //! is given. It runs in its own Store, so a panic costs one 500 response, not the server.
 //!
-//! ```ignore
+//! ```text
 //! use eddy_plugin::{Request, Response};
 //!
 //! eddy_plugin::export_handler!(|_request: &Request| Response::text(200, "Hello, world!"));
