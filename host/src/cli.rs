@@ -237,7 +237,12 @@ impl HttpOptions {
                 self.decompress_request.to_string(),
             ),
             ("gzip".to_owned(), self.gzip.to_string()),
-            ("access-log".to_owned(), (!self.no_access_log).to_string()),
+            // Not even the crossing when the log filter drops access lines anyway.
+            (
+                "access-log".to_owned(),
+                (!self.no_access_log && tracing::enabled!(target: "access", tracing::Level::INFO))
+                    .to_string(),
+            ),
         ];
         out.extend(
             self.trusted_downstream

@@ -114,10 +114,11 @@ fn start(mut command: Command) -> Server {
 
 fn eddy(debug: bool) -> Server {
     let mut command = Command::new(sibling("eddy"));
+    // One worker, like the single-threaded native peer.
     command
         .arg("serve")
         .arg(eddy_host::guests::path("echo"))
-        .args(["--listen", "127.0.0.1:0"]);
+        .args(["--listen", "127.0.0.1:0", "--workers", "1"]);
     command.env("EDDY_LOG", if debug { "eddy_host=debug" } else { "info" });
     start(command)
 }

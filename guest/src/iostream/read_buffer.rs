@@ -188,6 +188,33 @@ fn check_max(
     }
 }
 
+/// Finds the first `byte` in `haystack`, eight bytes per step.
+///
+/// The guest runs under epoch interruption, which checks the deadline on every loop
+/// iteration: a word-at-a-time scan does one check per eight bytes instead of one per byte.
+pub fn find_byte(haystack: &[u8], byte: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let pattern = ONES * u64::from(byte);
+    let mut chunks = haystack.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word) ^ pattern;
+        let found = x.wrapping_sub(ONES) & !x & HIGHS;
+        if found != 0 {
+            return Some(offset + (found.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == byte)
+        .map(|at| offset + at)
+}
+
 /// Finds the first occurrence of `needle` in `haystack`.
 pub fn find_subslice(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     if needle.is_empty() {
@@ -196,9 +223,7 @@ pub fn find_subslice(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     let (&first, rest) = needle.split_first()?;
     let mut offset = 0;
     while offset + needle.len() <= haystack.len() {
-        let at = haystack[offset..=haystack.len() - needle.len()]
-            .iter()
-            .position(|&b| b == first)?;
+        let at = find_byte(&haystack[offset..=haystack.len() - needle.len()], first)?;
         let start = offset + at;
         if &haystack[start + 1..start + needle.len()] == rest {
             return Some(start);
@@ -339,6 +364,30 @@ mod tests {
         buffer.extend(b"!");
         assert_eq!(buffer.consume(10), b"world!");
         assert!(buffer.is_empty());
+    }
+
+    #[test]
+    fn find_byte_agrees_with_a_plain_scan() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for len in 0..80 {
+            for _ in 0..20 {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        [b'a', b'\n', 0x80, 0xff, 0x0a ^ 0x80][(seed % 5) as usize]
+                    })
+                    .collect();
+                for byte in [b'\n', 0x80, 0xff, b'z'] {
+                    assert_eq!(
+                        find_byte(&bytes, byte),
+                        bytes.iter().position(|&b| b == byte),
+                        "{bytes:?} {byte}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
