@@ -465,6 +465,9 @@ impl GuestOptions {
 
 fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     args.guest.configure_cache();
+    if let Some(limit) = crate::fd_limit::raise() {
+        tracing::debug!("open-file limit: {limit}");
+    }
     let engine = runtime::engine()?;
     let program = load(&engine, args.component.as_ref())?;
     let policy = ConnectPolicy::new(&args.guest.allow_connect)?;

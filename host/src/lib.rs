@@ -6,6 +6,7 @@
 pub mod admission;
 pub mod cli;
 pub mod event_loop;
+pub mod fd_limit;
 pub mod guests;
 pub mod policy;
 pub mod runtime;
