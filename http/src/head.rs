@@ -192,7 +192,19 @@ fn parse_complete_head(head: &[u8]) -> Result<RequestHead, HeadError> {
         Ok(httparse::Status::Complete(n)) if n == head.len() => {}
         Ok(_) => return Err(HeadError::Bad("malformed request head")),
         Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyHeaders),
-        Err(httparse::Error::Version) => return Err(classify_version_error(head)),
+        Err(httparse::Error::Version) => {
+            // RFC 9110 §2.5: a higher minor version of HTTP/1 is served as HTTP/1.1.
+            return match later_minor_version(head) {
+                Some(at) => {
+                    let mut patched = head.to_vec();
+                    if let Some(minor) = patched.get_mut(at) {
+                        *minor = b'1';
+                    }
+                    parse_complete_head(&patched)
+                }
+                None => Err(classify_version_error(head)),
+            };
+        }
         Err(httparse::Error::HeaderName) => return Err(HeadError::Bad("invalid header name")),
         Err(httparse::Error::HeaderValue) => return Err(HeadError::Bad("invalid header value")),
         Err(httparse::Error::NewLine) => return Err(HeadError::Bad("invalid line ending")),
@@ -260,6 +272,22 @@ fn reject_obs_fold(head: &[u8]) -> Result<(), HeadError> {
         }
     }
     Ok(())
+}
+
+/// The offset of the minor digit of an `HTTP/1.d` version with `d` above 1, if the request
+/// line ends in one (a later HTTP/1 minor version, which RFC 9110 §2.5 says to serve as the
+/// highest minor version supported).
+fn later_minor_version(head: &[u8]) -> Option<usize> {
+    let line_end = head.iter().position(|&b| b == b'\n')?;
+    let line = head.get(..line_end)?;
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let version_start = line.iter().rposition(|&b| b == b' ')? + 1;
+    match line.get(version_start..)? {
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor] if (b'2'..=b'9').contains(minor) => {
+            Some(version_start + 7)
+        }
+        _ => None,
+    }
 }
 
 /// httparse reports any bad version the same way; tell a syntactically
@@ -516,7 +544,7 @@ Content-Length: 5\r\n\r\n";
     #[test]
     fn versions() {
         assert_eq!(err(b"GET / HTTP/2.0\r\n\r\n").status(), 505);
-        assert_eq!(err(b"GET / HTTP/1.2\r\nHost: a\r\n\r\n").status(), 505);
+        assert_eq!(err(b"GET / HTTP/3.0\r\nHost: a\r\n\r\n").status(), 505);
         assert_eq!(
             err(b"GET / HTTP/0.9\r\n\r\n"),
             HeadError::VersionNotSupported
@@ -527,6 +555,19 @@ Content-Length: 5\r\n\r\n";
         assert_eq!(err(b"GET / FOO\r\n\r\n").status(), 400);
         assert_eq!(err(b"GET /\r\n\r\n").status(), 400);
         assert_eq!(Version::Http11.to_string(), "HTTP/1.1");
+    }
+
+    #[test]
+    fn later_http_1_minor_versions_are_served_as_1_1() {
+        for version in ["HTTP/1.2", "HTTP/1.9"] {
+            let head = format!("GET /a?b HTTP/{}\r\nHost: a\r\n\r\n", &version[5..]);
+            let (h, used) = ok(head.as_bytes());
+            assert_eq!(h.version, Version::Http11, "{version}");
+            assert_eq!(h.uri, "/a?b");
+            assert_eq!(used, head.len());
+        }
+        // Still a 1.1 request: Host is required.
+        assert_eq!(err(b"GET / HTTP/1.2\r\n\r\n").status(), 400);
     }
 
     #[test]

@@ -82,9 +82,53 @@ pub fn split_uri(uri: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// Splits an absolute-form request target (`http://host:port/path?query`, RFC 9112 §3.2.2)
+/// into its authority and the origin-form rest (`/path?query`, `/` when the path is empty).
+///
+/// Returns `None` for any other form (origin, authority or asterisk). Userinfo before `@` is
+/// dropped: it never names the host.
+pub fn absolute_form(uri: &str) -> Option<(&str, &str)> {
+    let scheme_end = uri.find("://")?;
+    let scheme = uri.get(..scheme_end)?;
+    if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) {
+        return None;
+    }
+    let rest = uri.get(scheme_end + 3..)?;
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = rest.get(..authority_end)?;
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let target = match rest.get(authority_end..)? {
+        "" => "/",
+        target => target,
+    };
+    Some((authority, target))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absolute_form_targets_split_into_authority_and_origin_form() {
+        assert_eq!(
+            absolute_form("http://host.example:8080/p?q=1"),
+            Some(("host.example:8080", "/p?q=1"))
+        );
+        assert_eq!(absolute_form("HTTPS://a.example"), Some(("a.example", "/")));
+        assert_eq!(
+            absolute_form("http://u:pw@a.example/x"),
+            Some(("a.example", "/x"))
+        );
+        assert_eq!(
+            absolute_form("http://a.example?x"),
+            Some(("a.example", "?x"))
+        );
+        assert_eq!(absolute_form("/p?http://x"), None);
+        assert_eq!(absolute_form("ftp://a.example/"), None);
+        assert_eq!(absolute_form("*"), None);
+    }
 
     fn pairs(v: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
         v.iter()

@@ -12,7 +12,7 @@ use super::headers::HeaderMap;
 use super::multipart::{
     UploadedFile, boundary_from_content_type, parse_header_params, parse_multipart_form_data,
 };
-use super::query::{parse_qs_bytes, split_uri};
+use super::query::{absolute_form, parse_qs_bytes, split_uri};
 
 /// The raw parts a [`Request`] is built from.
 #[derive(Clone, Debug)]
@@ -78,11 +78,17 @@ impl Request {
     /// A body that claims a form type but does not parse leaves `body_arguments` and `files`
     /// empty (Tornado logs and carries on the same way); the raw `body` is always there.
     pub fn new(parts: RequestParts) -> Self {
-        let (path, query) = split_uri(&parts.uri);
+        // RFC 9112 §3.2.2: with an absolute-form target, its authority is the host and the
+        // Host header is ignored.
+        let (target, host) = match absolute_form(&parts.uri) {
+            Some((authority, target)) => (target, authority.to_owned()),
+            None => (parts.uri.as_str(), parts.host),
+        };
+        let (path, query) = split_uri(target);
         let (path, query) = (path.to_owned(), query.unwrap_or("").to_owned());
         let query_arguments = parse_qs_bytes(query.as_bytes(), true);
         let (body_arguments, files) = body_arguments(&parts.headers, &parts.body);
-        let host_name = host_name(&parts.host);
+        let host_name = host_name(&host);
         Self {
             method: parts.method,
             uri: parts.uri,
@@ -93,7 +99,7 @@ impl Request {
             body: parts.body,
             remote_ip: parts.remote_ip,
             protocol: parts.protocol,
-            host: parts.host,
+            host,
             host_name,
             query_arguments,
             body_arguments,
@@ -212,6 +218,20 @@ mod tests {
         assert_eq!(req.argument("y").as_deref(), Some(""));
         assert_eq!(req.host_name, "example.com");
         assert_eq!(req.full_url(), "http://Example.COM:8080/a/b?x=1&y=&x=%20z");
+    }
+
+    #[test]
+    fn an_absolute_form_target_names_the_host_and_the_host_header_is_ignored() {
+        let req = request("http://Host.Example:81/p/q?x=1", &[], b"");
+        assert_eq!(req.path, "/p/q");
+        assert_eq!(req.query, "x=1");
+        assert_eq!(req.argument("x").as_deref(), Some("1"));
+        assert_eq!(req.host, "Host.Example:81");
+        assert_eq!(req.host_name, "host.example");
+        assert_eq!(
+            req.uri, "http://Host.Example:81/p/q?x=1",
+            "the target as sent"
+        );
     }
 
     #[test]
