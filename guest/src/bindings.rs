@@ -84,6 +84,7 @@ impl Host for WitHost {
             path: entry.path,
             status: entry.status,
             bytes: entry.bytes,
+            complete: entry.complete,
             duration_us: entry.duration_us,
             remote: entry.remote,
         });

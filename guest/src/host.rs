@@ -119,8 +119,10 @@ pub struct AccessEntry {
     pub path: String,
     /// The response status.
     pub status: u16,
-    /// Bytes of the response written.
+    /// Bytes of the response handed to the socket.
     pub bytes: u64,
+    /// Whether the whole response was sent.
+    pub complete: bool,
     /// Time from the first request byte to the last response byte, in microseconds.
     pub duration_us: u64,
     /// The client's address.

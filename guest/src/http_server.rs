@@ -16,8 +16,8 @@ use eddy_http::request::RequestParts;
 use eddy_http::response::http_date;
 use eddy_http::xheaders::{real_ip, real_scheme};
 use eddy_http::{
-    EncodeOptions, Handler, Limits, Message, Phase, Rejection, Request, Response, ServerConn, Step,
-    StreamFraming, Version, encode, encode_stream_head,
+    BodyBudget, EncodeOptions, Handler, Limits, Message, Phase, Rejection, Request, Response,
+    ServerConn, Step, StreamFraming, Version, encode, encode_stream_head,
 };
 
 use crate::host::AccessEntry;
@@ -33,6 +33,14 @@ pub const READ_SIZE: usize = 64 * 1024;
 /// Responses are handed to the stream in pieces of this size, each awaited.
 pub const WRITE_PIECE: usize = 1024 * 1024;
 
+/// The default body budget of a worker when the host passes none (a quarter of the default
+/// 256 MiB guest memory).
+pub const DEFAULT_BODY_BUDGET: usize = 64 * 1024 * 1024;
+
+/// How often a blocked write checks whether the client took any bytes: the write timeout
+/// counts only time without progress, measured to this fraction of it.
+const WRITE_PROGRESS_CHECKS: u32 = 4;
+
 /// The answer to `Expect: 100-continue` (RFC 9110 §10.1.1).
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -47,10 +55,15 @@ pub struct HttpOptions {
     pub idle_timeout: Duration,
     /// How long a request head may take from its first byte.
     pub header_timeout: Duration,
-    /// How long a body may take from the end of its head.
+    /// How long a whole body may take from the end of its head (a deadline, not a per-read
+    /// timer).
     pub body_timeout: Duration,
-    /// How long a response may wait for the client to take its bytes.
+    /// How long a response may make no progress (the client takes no bytes) before the
+    /// connection is cut.
     pub write_timeout: Duration,
+    /// Bytes of request bodies the worker may buffer at once, all connections together; a
+    /// body that does not fit gets 503.
+    pub body_budget: usize,
     /// Trust X-Real-Ip / X-Forwarded-For / X-Scheme / X-Forwarded-Proto (`--xheaders`).
     pub xheaders: bool,
     /// Proxies skipped when walking X-Forwarded-For from the right.
@@ -74,6 +87,7 @@ impl Default for HttpOptions {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(30),
+            body_budget: DEFAULT_BODY_BUDGET,
             xheaders: false,
             trusted_downstream: Vec::new(),
             protocol: None,
@@ -118,6 +132,7 @@ impl HttpOptions {
                 "header-timeout" => out.header_timeout = millis(name, value)?,
                 "body-timeout" => out.body_timeout = millis(name, value)?,
                 "write-timeout" => out.write_timeout = millis(name, value)?,
+                "body-budget" => out.body_budget = parse(name, value)?,
                 "xheaders" => out.xheaders = parse_bool(name, value)?,
                 "trusted-downstream" => out.trusted_downstream.push(value.to_owned()),
                 "protocol" => out.protocol = Some(value.to_owned()),
@@ -160,8 +175,10 @@ pub struct HttpServer<S> {
 }
 
 impl<S: StreamingHandler> HttpServer<S> {
-    /// A server with `options` answering with `handler`.
-    pub fn new(options: HttpOptions, handler: S) -> Self {
+    /// A server with `options` answering with `handler`; its connections share one body
+    /// budget of `options.body_budget` bytes.
+    pub fn new(mut options: HttpOptions, handler: S) -> Self {
+        options.limits.body_budget = BodyBudget::new(options.body_budget);
         Self {
             options: Rc::new(options),
             handler: Rc::new(handler),
@@ -214,15 +231,8 @@ enum Progress {
 #[derive(Default)]
 struct Meter {
     status: Cell<u16>,
-    bytes: Cell<u64>,
     /// A write failed: the connection cannot carry another response.
     failed: Cell<bool>,
-}
-
-impl Meter {
-    fn count(&self, bytes: &[u8]) {
-        self.bytes.set(self.bytes.get() + bytes.len() as u64);
-    }
 }
 
 /// Writes one response, whole or in pieces.
@@ -264,10 +274,25 @@ impl ResponseWriter<'_> {
         result
     }
 
+    /// Writes one piece; the write timeout counts only time in which the client took no
+    /// bytes at all (like nginx's `send_timeout`), so a slow but steady reader is never cut.
     async fn put_piece(&self, bytes: Vec<u8>) -> Result<(), StreamError> {
-        match timeout(self.write_timeout, self.stream.write(bytes)).await {
-            Ok(result) => result,
-            Err(_) => {
+        let mut write = std::pin::pin!(self.stream.write(bytes));
+        let check = (self.write_timeout / WRITE_PROGRESS_CHECKS).max(Duration::from_millis(1));
+        let mut seen = self.stream.bytes_written();
+        let mut stalled = Duration::ZERO;
+        loop {
+            if let Ok(result) = timeout(check, write.as_mut()).await {
+                return result;
+            }
+            let written = self.stream.bytes_written();
+            if written > seen {
+                seen = written;
+                stalled = Duration::ZERO;
+                continue;
+            }
+            stalled += check;
+            if stalled >= self.write_timeout {
                 log(
                     Level::Debug,
                     &format!(
@@ -276,7 +301,7 @@ impl ResponseWriter<'_> {
                     ),
                 );
                 self.stream.close();
-                Err(StreamError::Closed(None))
+                return Err(StreamError::Closed(None));
             }
         }
     }
@@ -314,7 +339,6 @@ impl ResponseWriter<'_> {
                 500
             });
         let bytes = encode(response, &self.encode_options(&date));
-        self.meter.count(&bytes);
         self.progress.set(Progress::Done(self.keep()));
         self.put(bytes).await
     }
@@ -333,7 +357,6 @@ impl ResponseWriter<'_> {
         match encode_stream_head(head, &self.encode_options(&date)) {
             Ok((bytes, framing, keep_alive)) => {
                 self.meter.status.set(status);
-                self.meter.count(&bytes);
                 self.progress.set(Progress::Body(framing, keep_alive));
                 self.put(bytes).await
             }
@@ -357,13 +380,9 @@ impl ResponseWriter<'_> {
             Progress::Body(StreamFraming::Chunked, _) if !chunk.is_empty() => {
                 let mut framed = Vec::with_capacity(chunk.len() + 16);
                 write_chunk(&mut framed, chunk);
-                self.meter.count(&framed);
                 self.put(framed).await
             }
-            Progress::Body(StreamFraming::UntilClose, _) => {
-                self.meter.count(chunk);
-                self.put(chunk.to_vec()).await
-            }
+            Progress::Body(StreamFraming::UntilClose, _) => self.put(chunk.to_vec()).await,
             Progress::Body(..) => Ok(()),
             Progress::NotStarted | Progress::Done(_) => Err(StreamError::Closed(None)),
         }
@@ -446,16 +465,21 @@ impl Connection {
     async fn run<S: StreamingHandler>(self, handler: &S) {
         let mut conn = ServerConn::new(self.options.limits.clone());
         let mut head_started: Option<(crate::host::Instant, u64)> = None;
+        let mut body_started: Option<crate::host::Instant> = None;
         loop {
             match conn.step() {
                 Step::NeedData(phase) => {
                     if phase != Phase::Idle && head_started.is_none() {
                         head_started = Some((crate::now(), now_nanos()));
                     }
-                    if !self
-                        .read(&mut conn, phase, head_started.map(|(at, _)| at))
-                        .await
-                    {
+                    if phase == Phase::Body && body_started.is_none() {
+                        body_started = Some(crate::now());
+                    }
+                    let started = match phase {
+                        Phase::Body => body_started,
+                        _ => head_started.map(|(at, _)| at),
+                    };
+                    if !self.read(&mut conn, phase, started).await {
                         return;
                     }
                 }
@@ -464,6 +488,7 @@ impl Connection {
                     let _ = self.stream.write(CONTINUE).await;
                 }
                 Step::Request(message) => {
+                    body_started = None;
                     let start = head_started.take().map_or_else(now_nanos, |(_, wall)| wall);
                     if !self.answer(handler, *message, start).await {
                         return;
@@ -475,21 +500,27 @@ impl Connection {
         }
     }
 
-    /// Reads more bytes for `conn` within the phase's timeout; false when the connection ends.
+    /// Reads more bytes for `conn` within the phase's time; false when the connection ends.
+    ///
+    /// The head and the body each have a deadline counted from `started` (the head's first
+    /// byte, the end of the head), as Tornado's `header_timeout` and `body_timeout`: a client
+    /// trickling bytes cannot stretch them.
     async fn read(
         &self,
         conn: &mut ServerConn,
         phase: Phase,
-        head_started: Option<crate::host::Instant>,
+        started: Option<crate::host::Instant>,
     ) -> bool {
-        let limit = match (phase, head_started) {
-            (Phase::Idle, _) => self.options.idle_timeout,
-            (Phase::Head, Some(started)) => {
-                let spent = Duration::from_nanos(crate::now().saturating_sub(started));
-                self.options.header_timeout.saturating_sub(spent)
+        let left = |deadline: Duration| match started {
+            Some(started) => {
+                deadline.saturating_sub(Duration::from_nanos(crate::now().saturating_sub(started)))
             }
-            (Phase::Head, None) => self.options.header_timeout,
-            (Phase::Body, _) => self.options.body_timeout,
+            None => deadline,
+        };
+        let limit = match phase {
+            Phase::Idle => self.options.idle_timeout,
+            Phase::Head => left(self.options.header_timeout),
+            Phase::Body => left(self.options.body_timeout),
         };
         if phase == Phase::Idle && crate::draining() {
             self.stream.close();
@@ -573,6 +604,7 @@ impl Connection {
         start_time: u64,
     ) -> bool {
         let (request, keep_alive) = self.request(message, start_time);
+        let written_before = self.stream.bytes_written();
         let progress = Cell::new(Progress::NotStarted);
         let meter = Meter::default();
         let (method, version) = (request.method.clone(), request.version);
@@ -594,16 +626,15 @@ impl Connection {
             // The handler wrote nothing: an empty 200, like Tornado's auto-finish.
             let _ = writer(None).send(Response::new(200)).await;
         }
-        if matches!(progress.get(), Progress::Body(StreamFraming::Chunked, _)) {
-            meter.count(LAST_CHUNK);
-        }
         let finished = finish(&self.stream, &progress).await;
+        let complete = finished.is_ok() && !meter.failed.get() && !self.stream.closed();
         if self.options.access_log {
             access_log(AccessEntry {
                 method,
                 path,
                 status: meter.status.get(),
-                bytes: meter.bytes.get(),
+                bytes: self.stream.bytes_written().saturating_sub(written_before),
+                complete,
                 duration_us: now_nanos().saturating_sub(start_time) / 1000,
                 remote,
             });
@@ -633,9 +664,16 @@ impl Connection {
             gzip: false,
             date: &date,
         };
-        let bytes = encode(Response::error(rejection.status), &options);
-        let written = bytes.len() as u64;
-        let _ = self.stream.write(bytes).await;
+        let mut response = Response::error(rejection.status);
+        if rejection.status == 503 {
+            // Only the body budget refuses with 503: worth retrying once others finish.
+            response = response.header("Retry-After", "1");
+            warn_budget_spent(&rejection.reason, self.options.limits.body_budget.limit());
+        }
+        let bytes = encode(response, &options);
+        let written_before = self.stream.bytes_written();
+        let sent = self.stream.write(bytes).await;
+        let written = self.stream.bytes_written().saturating_sub(written_before);
         self.stream.close();
         if self.options.access_log {
             access_log(AccessEntry {
@@ -643,10 +681,38 @@ impl Connection {
                 path: "-".into(),
                 status: rejection.status,
                 bytes: written,
+                complete: sent.is_ok(),
                 duration_us: 0,
                 remote: self.peer_ip.clone(),
             });
         }
+    }
+}
+
+thread_local! {
+    /// When the last "body budget spent" warning was logged (one per second at most).
+    static LAST_BUDGET_WARNING: Cell<Option<crate::host::Instant>> = const { Cell::new(None) };
+}
+
+/// Logs that bodies are being refused for want of budget, at most once a second.
+fn warn_budget_spent(reason: &str, limit: usize) {
+    let now = crate::now();
+    let due = LAST_BUDGET_WARNING.with(|last| {
+        let due = last
+            .get()
+            .is_none_or(|at| now.saturating_sub(at) >= 1_000_000_000);
+        if due {
+            last.set(Some(now));
+        }
+        due
+    });
+    if due {
+        log(
+            Level::Warn,
+            &format!(
+                "refusing request bodies with 503: {reason} (all {limit} bytes of --body-budget are held by bodies in progress)"
+            ),
+        );
     }
 }
 

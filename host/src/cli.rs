@@ -141,6 +141,11 @@ struct HttpOptions {
     /// Cap on a request body (after decompression); past it the request gets 413.
     #[arg(long, value_name = "BYTES", env = "EDDY_MAX_BODY_SIZE", default_value = "10MiB", value_parser = parse_bytes)]
     max_body_size: u64,
+    /// Request-body bytes one worker may buffer at once, all connections together; a body
+    /// that does not fit is refused with 503 before it is read [default: a quarter of
+    /// --max-memory; at most half of it].
+    #[arg(long, value_name = "BYTES", env = "EDDY_BODY_BUDGET", value_parser = parse_bytes)]
+    body_budget: Option<u64>,
     /// Close every connection after one response.
     #[arg(long, env = "EDDY_NO_KEEP_ALIVE")]
     no_keep_alive: bool,
@@ -150,10 +155,11 @@ struct HttpOptions {
     /// How long a request head may take from its first byte (cuts slowloris clients).
     #[arg(long, value_name = "DURATION", env = "EDDY_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     header_timeout: Duration,
-    /// How long a request body may take after its head.
+    /// How long a whole request body may take after its head (a deadline, not a per-read timer).
     #[arg(long, value_name = "DURATION", env = "EDDY_BODY_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     body_timeout: Duration,
-    /// How long a response may wait for the client to read; past it the connection is cut.
+    /// How long a response may make no progress (the client takes no bytes); past it the
+    /// connection is cut. A slow but steady reader is never cut.
     #[arg(long, value_name = "DURATION", env = "EDDY_WRITE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     write_timeout: Duration,
     /// Trust X-Real-Ip / X-Forwarded-For and X-Scheme / X-Forwarded-Proto (behind a proxy).
@@ -474,6 +480,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let (plugins, routes) = args.plugins.load(&engine)?;
     let mut options = args.guest.options();
     options.extend(args.http.options());
+    options.push((
+        "body-budget".to_owned(),
+        body_budget(&args.http, args.guest.max_memory)?.to_string(),
+    ));
     options.extend(routes);
     let plugin_max_memory = usize::try_from(args.plugins.plugin_max_memory).unwrap_or(usize::MAX);
     let workers = args.workers.map_or_else(
@@ -513,6 +523,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
                 admission: admission.clone(),
                 shutdown: shutdown.clone(),
                 health_path: args.health_path.clone(),
+                first_bytes_timeout: args.http.header_timeout,
                 listeners: per_address
                     .iter_mut()
                     .map(|sockets| sockets.remove(0))
@@ -532,6 +543,27 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             .map_err(|_| anyhow!("a worker thread panicked"))??;
     }
     Ok(0)
+}
+
+/// The body budget of a worker: `--body-budget`, or a quarter of `--max-memory`.
+///
+/// # Errors
+/// The budget is more than half of `--max-memory` (bodies would crowd out the guest's own
+/// memory, and a flood of them could still trap it).
+fn body_budget(http: &HttpOptions, max_memory: u64) -> anyhow::Result<u64> {
+    let budget = http.body_budget.unwrap_or(max_memory / 4);
+    if budget > max_memory / 2 {
+        anyhow::bail!(
+            "--body-budget {budget} is more than half of --max-memory {max_memory}: raise --max-memory or lower the budget"
+        );
+    }
+    if budget < http.max_body_size {
+        tracing::warn!(
+            "--body-budget {budget} is below --max-body-size {}: larger bodies always get 503",
+            http.max_body_size
+        );
+    }
+    Ok(budget)
 }
 
 /// SIGTERM/SIGINT start a graceful drain; a second signal, or the drain timeout, ends the
@@ -584,6 +616,7 @@ fn run_program(args: RunArgs) -> anyhow::Result<u8> {
         admission: Admission::default(),
         shutdown: Arc::new(Shutdown::default()),
         health_path: None,
+        first_bytes_timeout: Duration::from_secs(10),
     };
     let (code, crossings) = event_loop::run_worker(config)?;
     tracing::debug!(

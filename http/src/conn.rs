@@ -7,6 +7,9 @@
 //! the status and closes. The state machine never buffers more than the head limit plus one
 //! read beyond what the current request needs.
 
+use std::rc::Rc;
+
+use super::budget::BodyBudget;
 use super::chunked::ChunkedDecoder;
 use super::framing::{Framing, body_framing};
 use super::gzip::{GzipError, gzip_decompress};
@@ -21,6 +24,9 @@ pub struct Limits {
     pub max_body_size: usize,
     /// Whether gzip request bodies are decompressed (`--decompress-request`).
     pub decompress: bool,
+    /// The worker's budget for buffered bodies, shared by its connections; a body that does
+    /// not fit gets 503.
+    pub body_budget: Rc<BodyBudget>,
 }
 
 impl Default for Limits {
@@ -29,6 +35,7 @@ impl Default for Limits {
             max_header_size: 64 * 1024,
             max_body_size: 10 * 1024 * 1024,
             decompress: false,
+            body_budget: BodyBudget::unlimited(),
         }
     }
 }
@@ -58,7 +65,7 @@ pub struct Message {
 /// A request refused before a handler saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejection {
-    /// The status to answer with (400, 413, 431, 501, 505).
+    /// The status to answer with (400, 413, 431, 501, 503, 505).
     pub status: u16,
     /// Why, for the log.
     pub reason: String,
@@ -110,7 +117,13 @@ pub struct ServerConn {
     pos: usize,
     eof: bool,
     state: State,
+    /// Bytes of the body budget this connection holds: for the body being read, or for the
+    /// request last returned until the next [`ServerConn::step`].
+    held: usize,
 }
+
+/// Why a body was refused for want of budget, for the log and the 503.
+const BUDGET_SPENT: &str = "the worker's body budget is spent";
 
 fn reject(status: u16, reason: impl Into<String>) -> Step {
     Step::Reject(Rejection {
@@ -128,7 +141,32 @@ impl ServerConn {
             pos: 0,
             eof: false,
             state: State::Head,
+            held: 0,
         }
+    }
+
+    /// Bytes of the worker's body budget this connection holds.
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
+    /// Grows this connection's share of the body budget to `bytes` in all; false if the
+    /// budget cannot give that much.
+    fn hold(&mut self, bytes: usize) -> bool {
+        if bytes <= self.held {
+            return true;
+        }
+        if !self.limits.body_budget.try_reserve(bytes - self.held) {
+            return false;
+        }
+        self.held = bytes;
+        true
+    }
+
+    /// Gives back everything this connection holds.
+    fn release(&mut self) {
+        self.limits.body_budget.release(self.held);
+        self.held = 0;
     }
 
     /// Adds bytes read from the socket.
@@ -151,9 +189,15 @@ impl ServerConn {
     }
 
     /// Advances as far as the buffered bytes allow.
+    ///
+    /// The body of a returned [`Step::Request`] counts against the body budget until this is
+    /// called again (the caller answers first), or the connection is dropped.
     pub fn step(&mut self) -> Step {
         match std::mem::replace(&mut self.state, State::Done) {
-            State::Head => self.step_head(),
+            State::Head => {
+                self.release();
+                self.step_head()
+            }
             State::Length {
                 head,
                 remaining,
@@ -164,7 +208,10 @@ impl ServerConn {
                 decoder,
                 body,
             } => self.step_chunked(head, decoder, body),
-            State::Done => Step::Finished,
+            State::Done => {
+                self.release();
+                Step::Finished
+            }
         }
     }
 
@@ -188,6 +235,11 @@ impl ServerConn {
             }
         };
         self.pos += used;
+        if head.method == "CONNECT" {
+            // A tunnel would end HTTP on this connection (RFC 9110 §9.3.6); this server is not
+            // a proxy, so it refuses and parses nothing after the head.
+            return reject(501, "CONNECT is not supported");
+        }
         let framing = match body_framing(&head) {
             Ok(framing) => framing,
             Err(error) => return reject(error.status(), error.reason()),
@@ -201,11 +253,16 @@ impl ServerConn {
                         format!("Content-Length {length} exceeds the body limit"),
                     );
                 }
+                // Within max_body_size, so it fits in memory's address space.
+                let size = usize::try_from(length).unwrap_or(usize::MAX);
+                if !self.hold(size) {
+                    return reject(503, BUDGET_SPENT);
+                }
                 let continues = head.expects_continue() && self.buffered() == 0;
                 self.state = State::Length {
                     head,
                     remaining: length,
-                    body: Vec::new(),
+                    body: Vec::with_capacity(size),
                 };
                 if continues {
                     Step::Continue
@@ -263,10 +320,21 @@ impl ServerConn {
                 Err(error) => return reject(error.status(), error.reason()),
             };
             if let Some(range) = decoded.data {
-                body.extend_from_slice(self.rest().get(range).unwrap_or_default());
-                if body.len() > self.limits.max_body_size {
+                let needed = body.len().saturating_add(range.len());
+                if needed > self.limits.max_body_size {
                     return reject(413, "chunked body exceeds the body limit");
                 }
+                if needed > body.capacity() {
+                    // Grow by doubling (bounded by the body limit), reserved before allocating.
+                    let grown = needed
+                        .max(body.capacity().saturating_mul(2))
+                        .min(self.limits.max_body_size);
+                    if !self.hold(grown) {
+                        return reject(503, BUDGET_SPENT);
+                    }
+                    body.reserve_exact(grown - body.len());
+                }
+                body.extend_from_slice(self.rest().get(range).unwrap_or_default());
             }
             self.pos += decoded.consumed;
             if decoded.done {
@@ -290,6 +358,11 @@ impl ServerConn {
     /// A request is complete: decompress if asked, and get ready for the next one.
     fn finish(&mut self, mut head: RequestHead, mut body: Vec<u8>) -> Step {
         if self.limits.decompress && is_gzip(&head) {
+            // The decompressed body may take up to the body limit on top of the compressed one.
+            let compressed = body.capacity();
+            if !self.hold(compressed.saturating_add(self.limits.max_body_size)) {
+                return reject(503, BUDGET_SPENT);
+            }
             body = match gzip_decompress(&body, self.limits.max_body_size) {
                 Ok(plain) => plain,
                 Err(GzipError::TooLarge) => {
@@ -312,6 +385,12 @@ impl ServerConn {
     }
 }
 
+impl Drop for ServerConn {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
 fn is_gzip(head: &RequestHead) -> bool {
     head.headers
         .get("Content-Encoding")
@@ -327,6 +406,7 @@ mod tests {
             max_header_size: 1024,
             max_body_size: 64,
             decompress: true,
+            body_budget: BodyBudget::unlimited(),
         })
     }
 
@@ -370,6 +450,80 @@ mod tests {
     const PIPELINE: &[u8] = b"\r\nPOST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello\
 POST /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nT: v\r\n\r\n\
 GET /c HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    fn budgeted(budget: &Rc<BodyBudget>) -> ServerConn {
+        ServerConn::new(Limits {
+            max_header_size: 1024,
+            max_body_size: 64,
+            decompress: false,
+            body_budget: budget.clone(),
+        })
+    }
+
+    #[test]
+    fn bodies_share_the_budget_and_give_it_back_after_the_answer() {
+        let budget = BodyBudget::new(100);
+        let mut first = budgeted(&budget);
+        first.feed(b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 60\r\n\r\n");
+        assert_eq!(first.step(), Step::NeedData(Phase::Body));
+        assert_eq!(
+            budget.used(),
+            60,
+            "the whole length is reserved before reading"
+        );
+
+        let mut second = budgeted(&budget);
+        second.feed(b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 41\r\n\r\n");
+        assert_eq!(status(&[second.step()]), Some(503));
+        drop(second);
+        assert_eq!(budget.used(), 60, "a refused body holds nothing");
+
+        first.feed(&[b'a'; 60]);
+        assert!(matches!(first.step(), Step::Request(_)));
+        assert_eq!(budget.used(), 60, "held while the request is answered");
+        let mut third = budgeted(&budget);
+        third.feed(b"POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 41\r\n\r\n");
+        assert_eq!(
+            third.step(),
+            Step::Reject(Rejection {
+                status: 503,
+                reason: BUDGET_SPENT.into(),
+            })
+        );
+        assert_eq!(first.step(), Step::NeedData(Phase::Idle));
+        assert_eq!(budget.used(), 0, "given back at the next step");
+        drop(first);
+
+        // A chunked body reserves as it grows and is refused when growth does not fit.
+        let mut chunked = budgeted(&budget);
+        assert!(budget.try_reserve(90));
+        chunked.feed(
+            b"POST /d HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n",
+        );
+        assert_eq!(chunked.step(), Step::NeedData(Phase::Body));
+        assert_eq!(budget.used(), 98);
+        chunked.feed(b"8\r\n12345678\r\n");
+        assert_eq!(status(&[chunked.step()]), Some(503));
+        drop(chunked);
+        assert_eq!(
+            budget.used(),
+            90,
+            "a dropped connection gives its share back"
+        );
+    }
+
+    #[test]
+    fn connect_is_refused_without_parsing_what_follows() {
+        let mut c = conn();
+        let steps = run(
+            &mut c,
+            &[b"CONNECT db:5432 HTTP/1.1\r\nHost: db:5432\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n"],
+            false,
+        );
+        assert_eq!(steps.len(), 1, "{steps:?}");
+        assert_eq!(status(&steps), Some(501));
+        assert_eq!(c.step(), Step::Finished);
+    }
 
     #[test]
     fn pipelined_requests_come_out_in_order() {

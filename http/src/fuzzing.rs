@@ -19,6 +19,7 @@ fn drive(pieces: &[&[u8]]) -> Outcome {
         max_header_size: 4096,
         max_body_size: 1 << 16,
         decompress: true,
+        body_budget: super::BodyBudget::new(1 << 17),
     };
     let mut conn = ServerConn::new(limits);
     let mut requests = Vec::new();

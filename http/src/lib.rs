@@ -18,6 +18,7 @@
     )
 )]
 
+pub mod budget;
 pub mod chunked;
 pub mod conn;
 pub mod cookies;
@@ -36,6 +37,7 @@ pub mod response;
 pub mod router;
 pub mod xheaders;
 
+pub use budget::BodyBudget;
 pub use conn::{Limits, Message, Phase, Rejection, ServerConn, Step};
 pub use handler::Handler;
 pub use head::{RequestHead, Version};

@@ -476,6 +476,12 @@ impl IOStream {
             .is_some_and(|read| read.outcome.is_none())
     }
 
+    /// Total bytes of this stream handed to the host so far: a write makes progress when
+    /// this grows.
+    pub fn bytes_written(&self) -> u64 {
+        self.inner.borrow().writes.done_total()
+    }
+
     /// Whether written bytes are still waiting to be handed to the host.
     pub fn writing(&self) -> bool {
         !self.inner.borrow().writes.is_empty()

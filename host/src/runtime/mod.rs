@@ -402,14 +402,16 @@ impl HostState {
                 path = %entry.path,
                 status = entry.status,
                 bytes = entry.bytes,
+                complete = entry.complete,
                 duration_us = entry.duration_us,
                 remote = %entry.remote,
             );
         } else {
             let millis = entry.duration_us as f64 / 1000.0;
+            let incomplete = if entry.complete { "" } else { " incomplete" };
             tracing::info!(
                 target: "access",
-                "{} {} {} {}B {millis:.2}ms {}",
+                "{} {} {} {}B {millis:.2}ms {}{incomplete}",
                 entry.method, entry.path, entry.status, entry.bytes, entry.remote
             );
         }
