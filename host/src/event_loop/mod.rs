@@ -108,6 +108,9 @@ pub struct WorkerConfig {
     pub shutdown: Arc<Shutdown>,
     /// `--health-path`, answered by the host.
     pub health_path: Option<String>,
+    /// How long a connection may stay silent before its first bytes (the header timeout);
+    /// applies while the host sniffs for health checks.
+    pub first_bytes_timeout: Duration,
 }
 
 /// Runs one worker until the guest stops it (run mode) or forever (serve mode).
@@ -124,7 +127,7 @@ pub fn run_worker(mut config: WorkerConfig) -> anyhow::Result<(u8, Crossings)> {
         config.admission.clone(),
         config.index,
     );
-    net.set_health_path(config.health_path.as_deref());
+    net.set_health_path(config.health_path.as_deref(), config.first_bytes_timeout);
     // The worker owns its listening sockets: closing them (on drain) must close the port.
     for listener in std::mem::take(&mut config.listeners) {
         net.add_listener(listener)?;
@@ -191,6 +194,7 @@ pub fn run_worker(mut config: WorkerConfig) -> anyhow::Result<(u8, Crossings)> {
         net.accept_ready(Instant::now());
         net.fire_timers();
         net.sweep_closing(Instant::now());
+        net.sweep_sniffing(Instant::now());
         net.read_ready();
     }
 }

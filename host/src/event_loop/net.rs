@@ -5,7 +5,7 @@
 //! the loop in `mod.rs` feeds readiness in and takes the pending events out.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
@@ -28,6 +28,14 @@ pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Bytes the host holds per connection between a guest call and the socket write (the cork):
 /// small sends of one wakeup leave in one syscall; larger sends go straight to the socket.
 pub const CORK: usize = 64 * 1024;
+
+/// Unsent bytes the kernel may queue per connection (`TCP_NOTSENT_LOWAT`): past it a write
+/// would block, and `writable` comes when the queue drains below it. Without it the kernel
+/// takes megabytes at once (autotuned send buffers) and then stays silent while a slow
+/// client reads them, so the guest could not tell a slow reader from one that reads nothing;
+/// with it, what the guest hands over follows what the client takes. Bytes in flight (sent,
+/// not yet acknowledged) are not limited by it, so throughput on long paths is unchanged.
+pub const MAX_UNSENT: usize = 128 * 1024;
 
 /// How long a connection the guest closed may take to flush what the host still holds.
 pub const LINGER: Duration = Duration::from_secs(30);
@@ -71,8 +79,8 @@ struct Conn {
     /// Accepted from a listener (counted by `--max-connections`).
     inbound: bool,
     /// With `--health-path`: the accept not yet reported, until the first bytes show whether
-    /// this is a health check.
-    sniff: Option<Accepted>,
+    /// this is a health check, and when the connection is closed if none come.
+    sniff: Option<(Accepted, Instant)>,
 }
 
 /// A slab slot: the connection, or free with the generation the next occupant gets.
@@ -128,6 +136,11 @@ pub struct Net {
     last_refusal_log: Option<Instant>,
     /// `--health-path`: requests for it are answered by the host itself.
     health_path: Option<Vec<u8>>,
+    /// How long a new connection may stay silent while the host waits for its first bytes
+    /// (the header timeout: the guest has not heard of it yet, so its timers cannot apply).
+    sniff_timeout: Duration,
+    /// Connections whose first bytes the host still waits for.
+    sniffing: Vec<usize>,
 }
 
 fn socket_error(error: &io::Error) -> SocketError {
@@ -178,6 +191,8 @@ impl Net {
             admission,
             last_refusal_log: None,
             health_path: None,
+            sniff_timeout: Duration::from_secs(10),
+            sniffing: Vec::new(),
             registry,
             slots: Vec::new(),
             free: Vec::new(),
@@ -427,18 +442,15 @@ impl Net {
         }
     }
 
-    /// The guest's `connect` import: checks the policy, then starts a non-blocking connect.
+    /// The guest's `connect` import: checks the policy on the address as written (nothing
+    /// is resolved for a denied name), then starts a non-blocking connect to the address the
+    /// allowed name resolved to at start-up.
     pub fn connect(&mut self, address: &str) -> Result<u64, SocketError> {
-        let invalid = |message: String| SocketError {
-            code: ErrorCode::InvalidAddress,
-            message,
-        };
-        let resolved = address
-            .to_socket_addrs()
-            .map_err(|e| invalid(format!("cannot resolve {address}: {e}")))?
-            .next()
-            .ok_or_else(|| invalid(format!("{address} resolves to no address")))?;
-        if !self.policy.allows(address, &resolved) {
+        let Some(&resolved) = self
+            .policy
+            .addresses(address)
+            .and_then(<[SocketAddr]>::first)
+        else {
             tracing::warn!(
                 worker = self.worker,
                 "denied outbound connection to {address}: not allowed by --allow-connect"
@@ -449,7 +461,7 @@ impl Net {
                     "connecting to {address} is not allowed; start eddy with --allow-connect {address}"
                 ),
             });
-        }
+        };
         let socket = TcpStream::connect(resolved).map_err(|e| socket_error(&e))?;
         self.insert(socket, Phase::Connecting)
             .map_err(|e| socket_error(&e))
@@ -470,18 +482,55 @@ impl Net {
         std::mem::take(&mut self.pending)
     }
 
-    /// Answers `GET`/`HEAD` requests for `path` in the host, without entering the guest.
-    pub fn set_health_path(&mut self, path: Option<&str>) {
+    /// Answers `GET`/`HEAD` requests for `path` in the host, without entering the guest; a
+    /// new connection that sends nothing for `timeout` is closed.
+    pub fn set_health_path(&mut self, path: Option<&str>, timeout: Duration) {
         self.health_path = path.map(|p| p.as_bytes().to_vec());
+        self.sniff_timeout = timeout;
     }
 
     /// Stops accepting (the listening sockets close, so new connections are refused) and
-    /// tells the guest to drain.
+    /// tells the guest to drain. Connections the guest never heard of (silent since their
+    /// accept) close at once.
     pub fn start_draining(&mut self) {
         for mut listener in self.listeners.drain(..) {
             let _ = self.registry.deregister(&mut listener.socket);
         }
+        for index in std::mem::take(&mut self.sniffing) {
+            if let Some(Slot::Used(conn)) = self.slots.get(index)
+                && conn.sniff.is_some()
+            {
+                self.remove(index);
+            }
+        }
         self.pending.push(Event::Draining);
+    }
+
+    /// Closes connections that stayed silent past the sniff timeout; the guest never knew
+    /// them.
+    pub fn sweep_sniffing(&mut self, now: Instant) {
+        let mut expired = Vec::new();
+        self.sniffing.retain(|&index| match self.slots.get(index) {
+            Some(Slot::Used(Conn {
+                sniff: Some((_, deadline)),
+                ..
+            })) => {
+                if now >= *deadline {
+                    expired.push(index);
+                    false
+                } else {
+                    true
+                }
+            }
+            _ => false,
+        });
+        for index in expired {
+            tracing::debug!(
+                worker = self.worker,
+                "closing a connection that sent nothing"
+            );
+            self.remove(index);
+        }
     }
 
     /// Whether events wait for the guest.
@@ -684,7 +733,7 @@ impl Net {
             let id = conn.id;
             return self.close(id);
         }
-        let Some(accepted) = conn.sniff.take() else {
+        let Some((accepted, _)) = conn.sniff.take() else {
             return;
         };
         conn.read_interest = false;
@@ -769,6 +818,7 @@ impl Net {
         }
         // Small request/response writes must not wait for delayed ACKs.
         let _ = socket.set_nodelay(true);
+        limit_unsent(&socket);
         let local = display_addr(socket.local_addr());
         match self.insert(socket, Phase::Open) {
             Ok(conn) => {
@@ -785,7 +835,8 @@ impl Net {
                         // The first bytes decide: a health check is answered here, anything
                         // else goes to the guest with them.
                         entry.read_interest = true;
-                        entry.sniff = Some(accepted);
+                        entry.sniff = Some((accepted, Instant::now() + self.sniff_timeout));
+                        self.sniffing.push(slot_of(conn));
                         return;
                     }
                 }
@@ -820,7 +871,18 @@ impl Net {
                 })) => Some(*deadline),
                 _ => None,
             });
-        let linger = linger.min();
+        let sniff = self
+            .sniffing
+            .iter()
+            .filter_map(|&index| match self.slots.get(index) {
+                Some(Slot::Used(Conn {
+                    sniff: Some((_, deadline)),
+                    ..
+                })) => Some(*deadline),
+                _ => None,
+            })
+            .min();
+        let linger = linger.min().into_iter().chain(sniff).min();
         let timers = self.next_timer_or_accept();
         match (linger, timers) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -854,6 +916,7 @@ impl Net {
         self.to_read.clear();
         self.corked.clear();
         self.closing.clear();
+        self.sniffing.clear();
         self.timers.clear();
     }
 
@@ -882,6 +945,28 @@ fn health_response(bytes: &[u8], path: &[u8]) -> Option<&'static [u8]> {
     } else {
         b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
     })
+}
+
+/// Caps the unsent bytes the kernel queues for `socket` at [`MAX_UNSENT`] (Linux only; a
+/// failure leaves the kernel's default, which is only less precise).
+fn limit_unsent(socket: &TcpStream) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd as _;
+        let value = libc::c_int::try_from(MAX_UNSENT).unwrap_or(libc::c_int::MAX);
+        // SAFETY: a valid socket descriptor and a c_int option value of the size passed.
+        let _ = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_NOTSENT_LOWAT,
+                std::ptr::from_ref(&value).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = socket;
 }
 
 /// Writes as much of the cork as the socket takes; a short write marks the connection blocked.

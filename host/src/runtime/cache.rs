@@ -2,9 +2,15 @@
 //! machine code; later starts load it instead of compiling again.
 //!
 //! A cache file is named by a SHA-256 over wasmtime's compatibility hash (version, target,
-//! settings) and the component's bytes, and carries the SHA-256 of its own payload. A file
-//! whose checksum does not match, or that wasmtime refuses, is ignored and rebuilt: nothing
-//! is deserialized unless it is exactly what this process wrote for these bytes.
+//! settings) and the component's bytes. Inside, it carries the SHA-256 of the component it
+//! was compiled from, then the machine code, all under a SHA-256 checksum. A file whose
+//! checksum does not match, that was compiled from other bytes (a file copied over another's
+//! name), or that wasmtime refuses, is ignored and rebuilt: nothing is deserialized unless it
+//! is what eddy wrote for exactly these bytes.
+//!
+//! The checksum detects accidents, not attacks: whoever can write the cache directory can run
+//! code in eddy's process (the machine code is trusted like the binary). Keep it writable by
+//! the user eddy runs as only, which is what the default `~/.cache/eddy` gives.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -47,19 +53,24 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn cache_path(dir: &Path, engine: &Engine, bytes: &[u8]) -> PathBuf {
+fn cache_path(dir: &Path, engine: &Engine, source: &[u8]) -> PathBuf {
     let mut hasher = ShaHasher(Sha256::new());
     engine.precompile_compatibility_hash().hash(&mut hasher);
-    hasher.0.update(Sha256::digest(bytes));
+    hasher.0.update(source);
     dir.join(format!("{}.cwasm", hex(&hasher.0.finalize())))
 }
 
-/// Loads a cached compilation of `bytes`; why not, when it cannot.
-fn load(engine: &Engine, path: &Path) -> Result<Component, String> {
+/// Loads a cached compilation of the component whose SHA-256 is `source`; why not, when it
+/// cannot.
+fn load(engine: &Engine, path: &Path, source: &[u8]) -> Result<Component, String> {
     let file = std::fs::read(path).map_err(|e| e.to_string())?;
-    let (checksum, payload) = file.split_at_checked(32).ok_or("too short")?;
-    if Sha256::digest(payload).as_slice() != checksum {
+    let (checksum, rest) = file.split_at_checked(32).ok_or("too short")?;
+    if Sha256::digest(rest).as_slice() != checksum {
         return Err("checksum mismatch (corrupt or not written by eddy)".into());
+    }
+    let (compiled_from, payload) = rest.split_at_checked(32).ok_or("too short")?;
+    if compiled_from != source {
+        return Err("it was compiled from another component".into());
     }
     if Engine::detect_precompiled(payload) != Some(Precompiled::Component) {
         return Err("not a precompiled component".into());
@@ -71,15 +82,17 @@ fn load(engine: &Engine, path: &Path) -> Result<Component, String> {
 }
 
 /// Stores a compilation atomically (a temporary file, then a rename).
-fn store(engine: &Engine, bytes: &[u8], path: &Path) -> anyhow::Result<()> {
+fn store(engine: &Engine, bytes: &[u8], source: &[u8], path: &Path) -> anyhow::Result<()> {
     let payload = engine
         .precompile_component(bytes)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let temporary = dir.join(format!(".{}.tmp", std::process::id()));
-    let mut file = Sha256::digest(&payload).to_vec();
-    file.extend_from_slice(&payload);
+    let mut rest = source.to_vec();
+    rest.extend_from_slice(&payload);
+    let mut file = Sha256::digest(&rest).to_vec();
+    file.extend_from_slice(&rest);
     std::fs::write(&temporary, file)?;
     std::fs::rename(&temporary, path)?;
     Ok(())
@@ -90,9 +103,10 @@ pub fn compile_cached(engine: &Engine, bytes: &[u8], name: &str) -> anyhow::Resu
     let Some(Some(dir)) = CACHE_DIR.get() else {
         return Component::new(engine, bytes).map_err(|e| anyhow::anyhow!("{e}"));
     };
-    let path = cache_path(dir, engine, bytes);
+    let source = Sha256::digest(bytes);
+    let path = cache_path(dir, engine, &source);
     if path.exists() {
-        match load(engine, &path) {
+        match load(engine, &path, &source) {
             Ok(component) => {
                 tracing::debug!("loaded {name} from the cache {}", path.display());
                 return Ok(component);
@@ -104,7 +118,7 @@ pub fn compile_cached(engine: &Engine, bytes: &[u8], name: &str) -> anyhow::Resu
         }
     }
     let component = Component::new(engine, bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
-    match store(engine, bytes, &path) {
+    match store(engine, bytes, &source, &path) {
         Ok(()) => tracing::debug!("cached {name} at {}", path.display()),
         Err(error) => tracing::warn!("cannot write the cache file {}: {error}", path.display()),
     }
