@@ -87,3 +87,52 @@ fn a_corrupt_cache_file_is_ignored_and_rebuilt() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_cache_file_copied_over_another_components_is_rejected_and_rebuilt() {
+    let hello = util::guest("hello");
+    let inspect = util::guest("inspect");
+    let serve_plugin = |dir: &Path, plugin: &Path| {
+        Eddy::serve(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--cache-dir",
+            dir.to_str().expect("utf-8 path"),
+            "--handler",
+            plugin.to_str().expect("utf-8 path"),
+        ])
+    };
+    let hello_dir = cache_dir("swap-hello");
+    let inspect_dir = cache_dir("swap-inspect");
+    drop(serve_plugin(&hello_dir, &hello));
+    drop(serve_plugin(&inspect_dir, &inspect));
+    let name = |path: &PathBuf| path.file_name().expect("name").to_owned();
+    let hello_files: Vec<_> = cached_files(&hello_dir).iter().map(name).collect();
+    let inspect_files: Vec<_> = cached_files(&inspect_dir).iter().map(name).collect();
+    // Both directories hold the server guest's entry; the other one is the plugin's.
+    let hello_entry = hello_files
+        .iter()
+        .find(|f| !inspect_files.contains(f))
+        .expect("hello's entry");
+    let inspect_entry = inspect_files
+        .iter()
+        .find(|f| !hello_files.contains(f))
+        .expect("inspect's entry");
+    std::fs::copy(inspect_dir.join(inspect_entry), hello_dir.join(hello_entry))
+        .expect("copy inspect's machine code over hello's entry");
+
+    let server = serve_plugin(&hello_dir, &hello);
+    let response = roundtrip(server.addr, b"GET /who HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(response.text(), "Hello, world!", "hello's own code answers");
+    let log = server.stderr();
+    assert!(
+        log.contains("compiled from another component"),
+        "the swap is reported:\n{log}"
+    );
+    drop(server);
+    // The entry was rebuilt from hello's bytes: the next start loads it without complaint.
+    let server = serve_plugin(&hello_dir, &hello);
+    assert!(!server.stderr().contains("ignoring the cache file"));
+    let _ = std::fs::remove_dir_all(&hello_dir);
+    let _ = std::fs::remove_dir_all(&inspect_dir);
+}
