@@ -328,3 +328,45 @@ fn connect_is_refused_and_ends_the_connection() {
         "nothing after CONNECT is parsed as HTTP"
     );
 }
+
+#[test]
+fn a_flood_of_large_slow_heads_never_traps_the_worker() {
+    // 32 MiB of guest memory: 600 connections each holding 60 KiB of an unfinished head
+    // would need more than that; past the 8 MiB budget they are refused instead.
+    let eddy = Eddy::serve(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--workers",
+        "1",
+        "--max-memory",
+        "32MiB",
+    ]);
+    let mut innocent = eddy.connect();
+    let mut head = b"GET / HTTP/1.1\r\nHost: a\r\nX-Pad: ".to_vec();
+    head.resize(60 * 1024, b'p');
+    let mut held = Vec::new();
+    for _ in 0..600 {
+        let mut stream = eddy.connect();
+        write_all(&mut stream, &head);
+        held.push(stream);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    write_all(&mut innocent, b"GET /after HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(
+        read_response(&mut innocent, false).text(),
+        "You requested /after\n"
+    );
+    let mut refused = 0;
+    for stream in &mut held {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("timeout");
+        let mut status = [0u8; 12];
+        if stream.read_exact(&mut status).is_ok() && &status == b"HTTP/1.1 503" {
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "600 large heads fit an 8 MiB budget?");
+    let log = eddy.stderr();
+    assert!(!log.contains("trapped"), "the guest trapped:\n{log}");
+}

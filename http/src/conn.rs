@@ -120,7 +120,18 @@ pub struct ServerConn {
     /// Bytes of the body budget this connection holds: for the body being read, or for the
     /// request last returned until the next [`ServerConn::step`].
     held: usize,
+    /// Bytes of the body budget held for unparsed input past [`FREE_INPUT`] (a large head
+    /// still arriving, pipelined requests waiting).
+    held_input: usize,
+    /// Input arrived that the budget could not cover: the next step refuses with 503.
+    over_budget: bool,
 }
+
+/// Unparsed bytes one connection may buffer without drawing on the body budget: ordinary
+/// heads fit; a large head arriving slowly on thousands of connections at once draws on the
+/// budget and is refused with 503 when it is spent, instead of running the worker out of
+/// memory.
+pub const FREE_INPUT: usize = 8 * 1024;
 
 /// Why a body was refused for want of budget, for the log and the 503.
 const BUDGET_SPENT: &str = "the worker's body budget is spent";
@@ -142,6 +153,8 @@ impl ServerConn {
             eof: false,
             state: State::Head,
             held: 0,
+            held_input: 0,
+            over_budget: false,
         }
     }
 
@@ -163,17 +176,60 @@ impl ServerConn {
         true
     }
 
-    /// Gives back everything this connection holds.
+    /// Gives back what this connection holds for a body.
     fn release(&mut self) {
         self.limits.body_budget.release(self.held);
         self.held = 0;
     }
 
+    /// Sets the budget held for unparsed input to `bytes`; false if it cannot grow that far.
+    fn hold_input(&mut self, bytes: usize) -> bool {
+        let budget = &self.limits.body_budget;
+        if bytes > self.held_input && !budget.try_reserve(bytes - self.held_input) {
+            return false;
+        }
+        budget.release(self.held_input.saturating_sub(bytes));
+        self.held_input = bytes;
+        true
+    }
+
+    /// Drops consumed input (and the buffer itself once it is empty and large, so an idle
+    /// connection keeps no memory from its last big request), and lowers the input hold to
+    /// what is still unparsed.
+    fn settle_input(&mut self) {
+        if self.pos > 0 && self.pos == self.buf.len() {
+            self.pos = 0;
+            if self.buf.capacity() > FREE_INPUT {
+                self.buf = Vec::new();
+            } else {
+                self.buf.clear();
+            }
+        }
+        let unparsed = match self.state {
+            State::Head => self.buffered().saturating_sub(FREE_INPUT),
+            // Bytes of a body go straight into the body, whose length is held already.
+            _ => 0,
+        };
+        if unparsed < self.held_input {
+            self.hold_input(unparsed);
+        }
+    }
+
     /// Adds bytes read from the socket.
+    ///
+    /// Between requests, unparsed input past [`FREE_INPUT`] must fit the body budget; when it
+    /// does not, the bytes are dropped and the next [`ServerConn::step`] refuses with 503.
     pub fn feed(&mut self, data: &[u8]) {
         if self.pos > 0 {
             self.buf.drain(..self.pos);
             self.pos = 0;
+        }
+        if matches!(self.state, State::Head) {
+            let unparsed = self.buf.len().saturating_add(data.len());
+            if !self.hold_input(unparsed.saturating_sub(FREE_INPUT)) {
+                self.over_budget = true;
+                return;
+            }
         }
         self.buf.extend_from_slice(data);
     }
@@ -193,6 +249,17 @@ impl ServerConn {
     /// The body of a returned [`Step::Request`] counts against the body budget until this is
     /// called again (the caller answers first), or the connection is dropped.
     pub fn step(&mut self) -> Step {
+        if self.over_budget {
+            self.state = State::Done;
+            self.release();
+            return reject(503, BUDGET_SPENT);
+        }
+        let step = self.advance();
+        self.settle_input();
+        step
+    }
+
+    fn advance(&mut self) -> Step {
         match std::mem::replace(&mut self.state, State::Done) {
             State::Head => {
                 self.release();
@@ -388,6 +455,7 @@ impl ServerConn {
 impl Drop for ServerConn {
     fn drop(&mut self) {
         self.release();
+        self.limits.body_budget.release(self.held_input);
     }
 }
 
@@ -510,6 +578,38 @@ GET /c HTTP/1.1\r\nHost: x\r\n\r\n";
             90,
             "a dropped connection gives its share back"
         );
+    }
+
+    #[test]
+    fn large_unparsed_input_draws_on_the_budget() {
+        let budget = BodyBudget::new(15 * 1024);
+        let mut slow = ServerConn::new(Limits {
+            max_header_size: 64 * 1024,
+            body_budget: budget.clone(),
+            ..Limits::default()
+        });
+        let mut head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: ".to_vec();
+        head.resize(FREE_INPUT + 10 * 1024, b'p');
+        slow.feed(&head);
+        assert_eq!(slow.step(), Step::NeedData(Phase::Head));
+        assert_eq!(budget.used(), 10 * 1024, "what is past the free part");
+        let mut other = ServerConn::new(Limits {
+            max_header_size: 64 * 1024,
+            body_budget: budget.clone(),
+            ..Limits::default()
+        });
+        other.feed(&head);
+        assert_eq!(status(&[other.step()]), Some(503), "the budget is spent");
+        drop(other);
+        slow.feed(b"\r\n\r\n");
+        assert!(matches!(slow.step(), Step::Request(_)));
+        assert_eq!(budget.used(), 0, "a parsed head holds nothing");
+        // Small heads never touch the budget, even when it is spent.
+        assert!(budget.try_reserve(15 * 1024));
+        let mut small = conn();
+        small.limits.body_budget = budget.clone();
+        small.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(matches!(small.step(), Step::Request(_)));
     }
 
     #[test]
