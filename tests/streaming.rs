@@ -1,5 +1,6 @@
 //! Streaming responses: chunked on HTTP/1.1 (pieces arrive as they are written, the
-//! connection stays open), close-delimited on HTTP/1.0.
+//! connection stays open), close-delimited on HTTP/1.0; and streamed request bodies, read by
+//! the handler in pieces instead of buffered.
 
 mod util;
 
@@ -110,4 +111,87 @@ fn whole_responses_larger_than_the_write_buffer_arrive_complete() {
     let response = read_response(&mut stream, false);
     assert_eq!(response.body.len(), 32 << 20);
     assert!(response.body.iter().all(|&b| b == b'x'));
+}
+
+/// Sends `body` as a `POST` to `path` on a new connection (chunked when `chunked`), then a
+/// pipelined `GET /after`; returns both responses.
+fn upload_then_get(
+    addr: std::net::SocketAddr,
+    path: &str,
+    body: &[u8],
+    chunked: bool,
+) -> (util::HttpResponse, util::HttpResponse) {
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let writer = stream.try_clone().expect("clone");
+    let path = path.to_owned();
+    let body = body.to_vec();
+    let sender = std::thread::spawn(move || {
+        let mut writer = writer;
+        let framing = if chunked {
+            "Transfer-Encoding: chunked".to_owned()
+        } else {
+            format!("Content-Length: {}", body.len())
+        };
+        let head = format!("POST {path} HTTP/1.1\r\nHost: a\r\n{framing}\r\n\r\n");
+        writer.write_all(head.as_bytes()).expect("head");
+        for piece in body.chunks(100_000) {
+            if chunked {
+                writer
+                    .write_all(format!("{:x}\r\n", piece.len()).as_bytes())
+                    .expect("size");
+                writer.write_all(piece).expect("piece");
+                writer.write_all(b"\r\n").expect("crlf");
+            } else {
+                writer.write_all(piece).expect("piece");
+            }
+        }
+        if chunked {
+            writer.write_all(b"0\r\n\r\n").expect("last chunk");
+        }
+        writer
+            .write_all(b"GET /after HTTP/1.1\r\nHost: a\r\n\r\n")
+            .expect("pipelined");
+    });
+    let first = util::read_response(&mut stream, false);
+    let second = util::read_response(&mut stream, false);
+    sender.join().expect("sender");
+    (first, second)
+}
+
+#[test]
+fn a_streaming_handler_reads_a_body_larger_than_the_body_budget() {
+    // A 16 MiB guest has a 4 MiB body budget: an 8 MB buffered body gets 503, a streamed one
+    // passes through in pieces.
+    let eddy = Eddy::serve(&[
+        guest("streamer").to_str().expect("utf-8"),
+        "--listen",
+        "127.0.0.1:0",
+        "--max-memory",
+        "16MiB",
+    ]);
+    let body: Vec<u8> = (0..8_000_000u32).map(|i| (i % 251) as u8).collect();
+    let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
+    for chunked in [false, true] {
+        let (counted, after) = upload_then_get(eddy.addr, "/count", &body, chunked);
+        assert_eq!(
+            counted.text(),
+            format!("counted 8000000 sum {sum}"),
+            "chunked: {chunked}"
+        );
+        assert_eq!(after.text(), "whole", "the pipelined request after it");
+    }
+    // A body the handler does not read is discarded, and the connection goes on.
+    let (ignored, after) = upload_then_get(eddy.addr, "/ignore", &body, false);
+    assert_eq!(ignored.text(), "ignored");
+    assert_eq!(after.text(), "whole");
+    // The same body to a handler that does not stream it is refused by the budget.
+    let mut stream = eddy.connect();
+    util::write_all(
+        &mut stream,
+        b"POST /whole HTTP/1.1\r\nHost: a\r\nContent-Length: 8000000\r\n\r\n",
+    );
+    assert_eq!(util::read_response(&mut stream, false).status, 503);
 }

@@ -6,7 +6,7 @@
 //! This module only moves bytes between the stream and the state machine; parsing, framing
 //! and response encoding live in `eddy-http`.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
@@ -16,8 +16,8 @@ use eddy_http::request::RequestParts;
 use eddy_http::response::http_date;
 use eddy_http::xheaders::{real_ip, real_scheme};
 use eddy_http::{
-    BodyBudget, EncodeOptions, Handler, Limits, Message, Phase, Rejection, Request, Response,
-    ServerConn, Step, StreamFraming, Version, encode, encode_stream_head,
+    BodyBudget, BodyStep, EncodeOptions, Handler, Limits, Message, Phase, Rejection, Request,
+    RequestHead, Response, ServerConn, Step, StreamFraming, Version, encode, encode_stream_head,
 };
 
 use crate::host::AccessEntry;
@@ -156,6 +156,15 @@ pub trait StreamingHandler: 'static {
         request: Request,
         response: ResponseWriter<'a>,
     ) -> impl Future<Output = ()>;
+
+    /// Whether `respond` reads the body of requests like `head` itself, piece by piece, with
+    /// [`ResponseWriter::read_body`] (Tornado's `@stream_request_body`): the request then comes
+    /// as soon as its head is in, with an empty `body`, and the body takes no share of the
+    /// worker's body budget. What the handler leaves unread is discarded. No by default.
+    fn streams_body(&self, head: &RequestHead) -> bool {
+        let _ = head;
+        false
+    }
 }
 
 /// A whole-response [`Handler`] as a [`StreamingHandler`].
@@ -235,9 +244,19 @@ struct Meter {
     failed: Cell<bool>,
 }
 
-/// Writes one response, whole or in pieces.
+/// Where a streamed request body comes from: the connection's parser and socket.
+#[derive(Clone, Copy)]
+struct BodySource<'a> {
+    conn: &'a RefCell<ServerConn>,
+    connection: &'a Connection,
+    /// When the head ended: the body deadline counts from there.
+    started: crate::host::Instant,
+}
+
+/// Writes one response, whole or in pieces (and reads a streamed request body).
 pub struct ResponseWriter<'a> {
     stream: &'a IOStream,
+    body: Option<BodySource<'a>>,
     progress: &'a Cell<Progress>,
     meter: &'a Meter,
     method: String,
@@ -302,6 +321,42 @@ impl ResponseWriter<'_> {
                 );
                 self.stream.close();
                 return Err(StreamError::Closed(None));
+            }
+        }
+    }
+
+    /// The next piece of a streamed request body ([`StreamingHandler::streams_body`]);
+    /// `Ok(None)` once it is complete, or at once when the body was not streamed.
+    ///
+    /// # Errors
+    /// The body is malformed or too large (413), was cut short, or did not arrive within the
+    /// body timeout; the connection closes after the response.
+    pub async fn read_body(&self) -> Result<Option<Vec<u8>>, StreamError> {
+        let Some(source) = self.body else {
+            return Ok(None);
+        };
+        loop {
+            let step = source.conn.borrow_mut().read_body();
+            match step {
+                BodyStep::Data(bytes) => return Ok(Some(bytes)),
+                BodyStep::End => return Ok(None),
+                BodyStep::Continue => self.stream.write(CONTINUE).await?,
+                BodyStep::NeedData => {
+                    let read = source
+                        .connection
+                        .read(source.conn, Phase::Body, Some(source.started))
+                        .await;
+                    if !read {
+                        return Err(StreamError::Closed(None));
+                    }
+                }
+                BodyStep::Failed(rejection) => {
+                    log(
+                        Level::Debug,
+                        &format!("a streamed request body failed: {}", rejection.reason),
+                    );
+                    return Err(StreamError::Closed(None));
+                }
             }
         }
     }
@@ -463,11 +518,14 @@ struct Connection {
 
 impl Connection {
     async fn run<S: StreamingHandler>(self, handler: &S) {
-        let mut conn = ServerConn::new(self.options.limits.clone());
+        let conn = RefCell::new(ServerConn::new(self.options.limits.clone()));
         let mut head_started: Option<(crate::host::Instant, u64)> = None;
         let mut body_started: Option<crate::host::Instant> = None;
         loop {
-            match conn.step() {
+            let step = conn
+                .borrow_mut()
+                .step_with(|head| handler.streams_body(head));
+            match step {
                 Step::NeedData(phase) => {
                     if phase != Phase::Idle && head_started.is_none() {
                         head_started = Some((crate::now(), now_nanos()));
@@ -479,7 +537,7 @@ impl Connection {
                         Phase::Body => body_started,
                         _ => head_started.map(|(at, _)| at),
                     };
-                    if !self.read(&mut conn, phase, started).await {
+                    if !self.read(&conn, phase, started).await {
                         return;
                     }
                 }
@@ -488,9 +546,15 @@ impl Connection {
                     let _ = self.stream.write(CONTINUE).await;
                 }
                 Step::Request(message) => {
-                    body_started = None;
+                    // A streamed body is read (or discarded) after this, under its deadline.
+                    body_started = message.body_streamed.then(crate::now);
                     let start = head_started.take().map_or_else(now_nanos, |(_, wall)| wall);
-                    if !self.answer(handler, *message, start).await {
+                    let source = body_started.map(|started| BodySource {
+                        conn: &conn,
+                        connection: &self,
+                        started,
+                    });
+                    if !self.answer(handler, *message, start, source).await {
                         return;
                     }
                 }
@@ -507,7 +571,7 @@ impl Connection {
     /// trickling bytes cannot stretch them.
     async fn read(
         &self,
-        conn: &mut ServerConn,
+        conn: &RefCell<ServerConn>,
         phase: Phase,
         started: Option<crate::host::Instant>,
     ) -> bool {
@@ -540,8 +604,8 @@ impl Connection {
             read.await
         };
         match outcome {
-            Ok(Ok(bytes)) => conn.feed(&bytes),
-            Ok(Err(_)) => conn.feed_eof(),
+            Ok(Ok(bytes)) => conn.borrow_mut().feed(&bytes),
+            Ok(Err(_)) => conn.borrow_mut().feed_eof(),
             Err(_) => {
                 log(
                     Level::Debug,
@@ -562,6 +626,7 @@ impl Connection {
             head,
             body,
             keep_alive,
+            body_streamed: _,
         } = message;
         let options = &self.options;
         let remote_ip = if options.xheaders {
@@ -602,6 +667,7 @@ impl Connection {
         handler: &S,
         message: Message,
         start_time: u64,
+        body: Option<BodySource<'_>>,
     ) -> bool {
         let (request, keep_alive) = self.request(message, start_time);
         let written_before = self.stream.bytes_written();
@@ -611,6 +677,7 @@ impl Connection {
         let (path, remote) = (request.path.clone(), request.remote_ip.clone());
         let writer = |accept_encoding: Option<Vec<u8>>| ResponseWriter {
             stream: &self.stream,
+            body,
             progress: &progress,
             meter: &meter,
             method: method.clone(),

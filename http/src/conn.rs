@@ -9,6 +9,7 @@
 
 use std::rc::Rc;
 
+use super::body_stream::{BodyStep, StreamedBody};
 use super::budget::BodyBudget;
 use super::chunked::ChunkedDecoder;
 use super::framing::{Framing, body_framing};
@@ -60,6 +61,9 @@ pub struct Message {
     pub body: Vec<u8>,
     /// Whether the client wants the connection kept open afterwards.
     pub keep_alive: bool,
+    /// The body was left to the caller to read with [`ServerConn::read_body`] (`body` is
+    /// empty); see [`ServerConn::step_with`].
+    pub body_streamed: bool,
 }
 
 /// A request refused before a handler saw it.
@@ -104,6 +108,10 @@ enum State {
         decoder: ChunkedDecoder,
         body: Vec<u8>,
     },
+    /// A request was returned with its body left to the caller, who reads it with
+    /// `read_body`; entered from `Head` when the caller chose to stream this request's body.
+    /// Back to `Head` once the body is read (or discarded by the next step).
+    Streaming(StreamedBody),
     /// A request was rejected or the stream ended; nothing more is parsed.
     Done,
 }
@@ -249,21 +257,55 @@ impl ServerConn {
     /// The body of a returned [`Step::Request`] counts against the body budget until this is
     /// called again (the caller answers first), or the connection is dropped.
     pub fn step(&mut self) -> Step {
+        self.step_with(|_| false)
+    }
+
+    /// Like [`ServerConn::step`], but a request with a body for which `streams_body` says yes
+    /// comes out at once, with an empty body that the caller reads with
+    /// [`ServerConn::read_body`] (Tornado's `@stream_request_body`). Whatever the caller
+    /// leaves unread is discarded by the next step.
+    pub fn step_with(&mut self, streams_body: impl Fn(&RequestHead) -> bool) -> Step {
         if self.over_budget {
             self.state = State::Done;
             self.release();
             return reject(503, BUDGET_SPENT);
         }
-        let step = self.advance();
+        let step = self.advance(&streams_body);
         self.settle_input();
         step
     }
 
-    fn advance(&mut self) -> Step {
+    /// The next piece of a streamed body ([`Message::body_streamed`]); [`BodyStep::End`]
+    /// when there is none.
+    pub fn read_body(&mut self) -> BodyStep {
+        let State::Streaming(body) = &mut self.state else {
+            return BodyStep::End;
+        };
+        let rest = self.buf.get(self.pos..).unwrap_or_default();
+        let (used, step) = body.next(rest, self.eof);
+        self.pos += used;
+        match step {
+            BodyStep::End => self.state = State::Head,
+            BodyStep::Failed(_) => self.state = State::Done,
+            _ => {}
+        }
+        step
+    }
+
+    fn advance(&mut self, streams_body: &dyn Fn(&RequestHead) -> bool) -> Step {
         match std::mem::replace(&mut self.state, State::Done) {
             State::Head => {
                 self.release();
-                self.step_head()
+                self.step_head(streams_body)
+            }
+            State::Streaming(body) => {
+                if body.awaits_continue() {
+                    // The client waits for 100 Continue that nobody asked for: closing is
+                    // the only way not to read the body (RFC 9110 §10.1.1).
+                    return Step::Finished;
+                }
+                self.state = State::Streaming(body);
+                self.discard_body(streams_body)
             }
             State::Length {
                 head,
@@ -282,11 +324,24 @@ impl ServerConn {
         }
     }
 
+    /// Reads past what the caller left of a streamed body, then goes on with the next request.
+    fn discard_body(&mut self, streams_body: &dyn Fn(&RequestHead) -> bool) -> Step {
+        loop {
+            match self.read_body() {
+                BodyStep::Data(_) | BodyStep::Continue => {}
+                BodyStep::End => return self.advance(streams_body),
+                BodyStep::NeedData => return Step::NeedData(Phase::Body),
+                // The response is already out: all that is left is to close.
+                BodyStep::Failed(_) => return Step::Finished,
+            }
+        }
+    }
+
     fn rest(&self) -> &[u8] {
         self.buf.get(self.pos..).unwrap_or_default()
     }
 
-    fn step_head(&mut self) -> Step {
+    fn step_head(&mut self, streams_body: &dyn Fn(&RequestHead) -> bool) -> Step {
         let parsed = parse_request_head(self.rest(), self.limits.max_header_size);
         let (head, used) = match parsed {
             Err(error) => return reject(error.status(), error.reason()),
@@ -311,15 +366,35 @@ impl ServerConn {
             Ok(framing) => framing,
             Err(error) => return reject(error.status(), error.reason()),
         };
+        if let Framing::Length(length) = framing
+            && length > self.limits.max_body_size as u64
+        {
+            return reject(
+                413,
+                format!("Content-Length {length} exceeds the body limit"),
+            );
+        }
+        let has_body = matches!(framing, Framing::Chunked)
+            || matches!(framing, Framing::Length(length) if length > 0);
+        if has_body && streams_body(&head) {
+            let continues = head.expects_continue();
+            let max = self.limits.max_body_size;
+            let body = match framing {
+                Framing::Length(length) => StreamedBody::length(length, max, continues),
+                _ => StreamedBody::chunked(max, continues),
+            };
+            self.state = State::Streaming(body);
+            let keep_alive = head.wants_keep_alive();
+            return Step::Request(Box::new(Message {
+                head,
+                body: Vec::new(),
+                keep_alive,
+                body_streamed: true,
+            }));
+        }
         match framing {
             Framing::None | Framing::Length(0) => self.finish(head, Vec::new()),
             Framing::Length(length) => {
-                if length > self.limits.max_body_size as u64 {
-                    return reject(
-                        413,
-                        format!("Content-Length {length} exceeds the body limit"),
-                    );
-                }
                 // Within max_body_size, so it fits in memory's address space.
                 let size = usize::try_from(length).unwrap_or(usize::MAX);
                 if !self.hold(size) {
@@ -448,6 +523,7 @@ impl ServerConn {
             head,
             body,
             keep_alive,
+            body_streamed: false,
         }))
     }
 }
@@ -610,6 +686,45 @@ GET /c HTTP/1.1\r\nHost: x\r\n\r\n";
         small.limits.body_budget = budget.clone();
         small.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
         assert!(matches!(small.step(), Step::Request(_)));
+    }
+
+    #[test]
+    fn a_streamed_body_is_read_in_pieces_and_the_next_request_follows() {
+        let mut c = conn();
+        c.feed(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 60\r\n\r\nabc");
+        let Step::Request(message) = c.step_with(|head| head.uri == "/up") else {
+            panic!("the head comes out before the body");
+        };
+        assert!(message.body_streamed && message.body.is_empty());
+        assert_eq!(c.read_body(), BodyStep::Data(b"abc".to_vec()));
+        assert_eq!(c.read_body(), BodyStep::NeedData);
+        assert_eq!(c.held(), 0, "a streamed body takes no budget");
+        c.feed(&[b'd'; 57]);
+        c.feed(b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(c.read_body(), BodyStep::Data(vec![b'd'; 57]));
+        assert_eq!(c.read_body(), BodyStep::End);
+        assert!(matches!(c.step(), Step::Request(m) if m.head.uri == "/next"));
+    }
+
+    #[test]
+    fn an_unread_streamed_body_is_discarded() {
+        let mut c = conn();
+        let input: &[u8] = b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+3\r\nabc\r\n0\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n";
+        c.feed(input);
+        assert!(matches!(c.step_with(|_| true), Step::Request(m) if m.body_streamed));
+        assert!(matches!(c.step(), Step::Request(m) if m.head.uri == "/next"));
+        // A body over the limit is refused before the handler sees it, streamed or not.
+        let mut big = conn();
+        big.feed(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 65\r\n\r\n");
+        assert_eq!(status(&[big.step_with(|_| true)]), Some(413));
+        // A client waiting for 100 Continue that nobody asked for is closed, not read.
+        let mut waiting = conn();
+        waiting.feed(
+            b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+        );
+        assert!(matches!(waiting.step_with(|_| true), Step::Request(_)));
+        assert_eq!(waiting.step(), Step::Finished);
     }
 
     #[test]

@@ -18,6 +18,7 @@
     )
 )]
 
+pub mod body_stream;
 pub mod budget;
 pub mod chunked;
 pub mod conn;
@@ -37,6 +38,7 @@ pub mod response;
 pub mod router;
 pub mod xheaders;
 
+pub use body_stream::BodyStep;
 pub use budget::BodyBudget;
 pub use conn::{Limits, Message, Phase, Rejection, ServerConn, Step};
 pub use handler::Handler;

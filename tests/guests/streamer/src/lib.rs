@@ -4,11 +4,13 @@
 //! - `/slow?ms=M` answers `slept M` after M milliseconds (default 1000), without blocking;
 //! - `/big?mb=N` answers N MiB (default 8) as one whole response;
 //! - `/trap` panics: the whole server guest traps (its worker must recover);
+//! - `/count` streams its request body (never buffered) and answers `counted N sum S`, the
+//!   byte count and the byte sum; `/ignore` streams it too but reads none of it;
 //! - anything else gets the whole response `whole`.
 
 use std::time::Duration;
 
-use eddy_guest::http::{Request, Response};
+use eddy_guest::http::{Request, RequestHead, Response};
 use eddy_guest::{ResponseWriter, StreamingHandler};
 
 struct Streamer;
@@ -18,6 +20,27 @@ impl StreamingHandler for Streamer {
         match request.path.as_str() {
             "/stream" => {}
             "/trap" => panic!("asked to trap"),
+            "/count" => {
+                let (mut count, mut sum) = (0u64, 0u64);
+                let answer = loop {
+                    match response.read_body().await {
+                        Ok(Some(piece)) => {
+                            count += piece.len() as u64;
+                            sum += piece.iter().map(|&b| u64::from(b)).sum::<u64>();
+                        }
+                        Ok(None) => {
+                            break Response::text(200, format!("counted {count} sum {sum}"));
+                        }
+                        Err(_) => break Response::error(400),
+                    }
+                };
+                let _ = response.send(answer).await;
+                return;
+            }
+            "/ignore" => {
+                let _ = response.send(Response::text(200, "ignored")).await;
+                return;
+            }
             "/big" => {
                 let mib: usize = request
                     .argument("mb")
@@ -66,6 +89,10 @@ impl StreamingHandler for Streamer {
             eddy_guest::sleep(Duration::from_millis(20)).await;
         }
         let _ = response.finish().await;
+    }
+
+    fn streams_body(&self, head: &RequestHead) -> bool {
+        head.uri.starts_with("/count") || head.uri.starts_with("/ignore")
     }
 }
 
