@@ -370,3 +370,34 @@ fn a_flood_of_large_slow_heads_never_traps_the_worker() {
     let log = eddy.stderr();
     assert!(!log.contains("trapped"), "the guest trapped:\n{log}");
 }
+
+#[test]
+fn a_refused_upload_is_closed_gracefully_while_the_client_still_sends() {
+    // The client sends a body the server refuses before reading it (413) and keeps sending.
+    // Closing a socket with unread input resets the connection, and on a real network the
+    // reset overtakes the answer; the server instead shuts down its side and drops what
+    // still comes for a while, like nginx's lingering close.
+    let eddy = Eddy::serve(&["--listen", "127.0.0.1:0", "--max-body-size", "1KiB"]);
+    let mut stream = eddy.connect();
+    write_all(
+        &mut stream,
+        b"POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 3000000\r\n\r\n",
+    );
+    write_all(&mut stream, &[b'x'; 64 * 1024]);
+    let mut answer = Vec::new();
+    stream
+        .read_to_end(&mut answer)
+        .expect("the answer, then the end of the stream");
+    assert!(
+        answer.starts_with(b"HTTP/1.1 413"),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    // The rest of the upload still goes out without a reset.
+    for _ in 0..10 {
+        stream
+            .write_all(&[b'x'; 16 * 1024])
+            .expect("the server drops the rest instead of resetting");
+        std::thread::sleep(Duration::from_millis(30));
+    }
+}

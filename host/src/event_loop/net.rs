@@ -37,6 +37,13 @@ pub const CORK: usize = 64 * 1024;
 /// not yet acknowledged) are not limited by it, so throughput on long paths is unchanged.
 pub const MAX_UNSENT: usize = 128 * 1024;
 
+/// How long a closed connection whose peer is still sending keeps reading and dropping its
+/// bytes, so the peer can read the response before the socket closes.
+pub const DISCARD_TIME: Duration = Duration::from_secs(2);
+
+/// The most bytes dropped that way per connection; past it the socket closes at once.
+pub const DISCARD_BYTES: usize = 4 * 1024 * 1024;
+
 /// How long a connection the guest closed may take to flush what the host still holds.
 pub const LINGER: Duration = Duration::from_secs(30);
 
@@ -55,6 +62,11 @@ enum Phase {
     Open,
     /// The guest closed it; the host flushes its cork, then closes (the id is already retired).
     Closing { deadline: Instant },
+    /// Everything is written and the write side shut down, but the peer was still sending
+    /// (an upload refused with 413 or 503): its bytes are read and dropped for a while, since
+    /// closing a socket with unread input resets the connection and the client would lose
+    /// the response it has not read yet (nginx's lingering close).
+    Discarding { deadline: Instant, budget: usize },
 }
 
 /// One connection slot.
@@ -279,7 +291,8 @@ impl Net {
     fn conn_mut(&mut self, id: u64) -> Option<&mut Conn> {
         match self.slots.get_mut(slot_of(id)) {
             Some(Slot::Used(conn))
-                if conn.id == id && !matches!(conn.phase, Phase::Closing { .. }) =>
+                if conn.id == id
+                    && !matches!(conn.phase, Phase::Closing { .. } | Phase::Discarding { .. }) =>
             {
                 Some(conn)
             }
@@ -419,7 +432,59 @@ impl Net {
             self.closing.push(index);
             return;
         }
-        self.remove(index);
+        self.end(index, Instant::now());
+    }
+
+    /// Closes a connection whose output is all written: at once, unless the peer is still
+    /// sending, in which case its bytes are dropped for [`DISCARD_TIME`] first.
+    fn end(&mut self, index: usize, now: Instant) {
+        let Some(Slot::Used(conn)) = self.slots.get_mut(index) else {
+            return;
+        };
+        let sending = !conn.peer_closed
+            && !conn.finished_reading
+            && (conn.readable || unread_bytes(&conn.socket) > 0);
+        if !sending {
+            self.remove(index);
+            return;
+        }
+        let _ = conn.socket.shutdown(std::net::Shutdown::Write);
+        conn.read_interest = false;
+        conn.phase = Phase::Discarding {
+            deadline: now + DISCARD_TIME,
+            budget: DISCARD_BYTES,
+        };
+        self.closing.push(index);
+        self.discard(index);
+    }
+
+    /// Reads and drops what a discarding connection's peer sent; closes it at the end of the
+    /// stream, on an error, or past its byte budget.
+    fn discard(&mut self, index: usize) {
+        let Some(Slot::Used(conn)) = self.slots.get_mut(index) else {
+            return;
+        };
+        let Phase::Discarding { deadline, budget } = conn.phase else {
+            return;
+        };
+        let mut left = budget;
+        let done = loop {
+            match conn.socket.read(&mut self.read_buf) {
+                Ok(0) => break true,
+                Ok(n) if n >= left => break true,
+                Ok(n) => left -= n,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break false,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break true,
+            }
+        };
+        conn.phase = Phase::Discarding {
+            deadline,
+            budget: left,
+        };
+        if done {
+            self.remove(index);
+        }
     }
 
     /// Closes lingering connections whose flush is done or whose time is up.
@@ -429,15 +494,20 @@ impl Net {
             let Some(Slot::Used(conn)) = self.slots.get_mut(index) else {
                 continue;
             };
-            let Phase::Closing { deadline } = conn.phase else {
-                continue;
-            };
-            let flushed = write_out(conn).is_err() || conn.out.is_empty();
-            if flushed || now >= deadline {
-                let _ = conn.socket.shutdown(std::net::Shutdown::Write);
-                self.remove(index);
-            } else {
-                self.closing.push(index);
+            match conn.phase {
+                Phase::Closing { deadline } => {
+                    let flushed = write_out(conn).is_err() || conn.out.is_empty();
+                    if flushed {
+                        self.end(index, now);
+                    } else if now >= deadline {
+                        self.remove(index);
+                    } else {
+                        self.closing.push(index);
+                    }
+                }
+                Phase::Discarding { deadline, .. } if now >= deadline => self.remove(index),
+                Phase::Discarding { .. } => self.closing.push(index),
+                Phase::Connecting | Phase::Open => {}
             }
         }
     }
@@ -562,6 +632,12 @@ impl Net {
         if let Phase::Closing { .. } = conn.phase {
             if writable || error {
                 self.sweep_closing(Instant::now());
+            }
+            return;
+        }
+        if let Phase::Discarding { .. } = conn.phase {
+            if readable || hang_up || error {
+                self.discard(index);
             }
             return;
         }
@@ -866,7 +942,7 @@ impl Net {
             .iter()
             .filter_map(|&index| match self.slots.get(index) {
                 Some(Slot::Used(Conn {
-                    phase: Phase::Closing { deadline },
+                    phase: Phase::Closing { deadline } | Phase::Discarding { deadline, .. },
                     ..
                 })) => Some(*deadline),
                 _ => None,
@@ -945,6 +1021,19 @@ fn health_response(bytes: &[u8], path: &[u8]) -> Option<&'static [u8]> {
     } else {
         b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
     })
+}
+
+/// Bytes waiting in the socket's receive queue (`FIONREAD`); 0 when unknown.
+fn unread_bytes(socket: &TcpStream) -> usize {
+    use std::os::fd::AsRawFd as _;
+    let mut count: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer, which is valid for it.
+    let result = unsafe { libc::ioctl(socket.as_raw_fd(), libc::FIONREAD, &mut count) };
+    if result == 0 {
+        usize::try_from(count).unwrap_or(0)
+    } else {
+        0
+    }
 }
 
 /// Caps the unsent bytes the kernel queues for `socket` at [`MAX_UNSENT`] (Linux only; a
