@@ -14,23 +14,23 @@ wit_bindgen::generate!({
 pub use eddy::http::plugins::PluginError;
 use eddy::http::{plugins, types};
 
-/// Calls plugin number `plugin` with `request`.
-pub fn call(plugin: u32, request: &Request) -> Result<Response, PluginError> {
+/// Calls plugin number `plugin` with `request`, moving its strings and body into the record.
+pub fn call(plugin: u32, request: Request) -> Result<Response, PluginError> {
     let record = types::Request {
-        method: request.method.clone(),
-        uri: request.uri.clone(),
-        path: request.path.clone(),
-        query: request.query.clone(),
         version: request.version.as_str().to_owned(),
         headers: request
             .headers
             .iter()
             .map(|(name, value)| (name.to_owned(), value.to_vec()))
             .collect(),
-        body: request.body.clone(),
-        remote_ip: request.remote_ip.clone(),
-        protocol: request.protocol.clone(),
-        host: request.host.clone(),
+        method: request.method,
+        uri: request.uri,
+        path: request.path,
+        query: request.query,
+        body: request.body,
+        remote_ip: request.remote_ip,
+        protocol: request.protocol,
+        host: request.host,
         start_time: request.start_time,
     };
     let response = plugins::call(plugin, &record)?;

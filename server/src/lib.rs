@@ -7,8 +7,8 @@
 
 mod bindings;
 
-use eddy_guest::http::{Handler, Request, Response};
-use eddy_guest::{Level, log, serve_http};
+use eddy_guest::http::{Request, Response};
+use eddy_guest::{Level, ResponseWriter, StreamingHandler, log, serve_http, serve_http_streaming};
 use regex::Regex;
 
 /// The seed example of Tornado's HTTPServer.
@@ -21,8 +21,10 @@ struct Plugins {
     routes: Vec<Regex>,
 }
 
-impl Handler for Plugins {
-    fn handle(&self, request: &Request) -> Response {
+impl Plugins {
+    /// Calls the plugin that `request` routes to; the request (body included) moves into
+    /// the call instead of being copied.
+    fn answer(&self, request: Request) -> Response {
         let Some(index) = self
             .routes
             .iter()
@@ -31,15 +33,14 @@ impl Handler for Plugins {
             return Response::error(404);
         };
         let plugin = u32::try_from(index).unwrap_or(u32::MAX);
+        let (method, path) = (request.method.clone(), request.path.clone());
         match bindings::call(plugin, request) {
             Ok(response) => response,
             Err(bindings::PluginError::Trapped(message)) => {
+                // The host has logged the trap with its backtrace: one record per trap.
                 log(
-                    Level::Warn,
-                    &format!(
-                        "plugin {plugin} failed on {} {}: {message}",
-                        request.method, request.path
-                    ),
+                    Level::Debug,
+                    &format!("plugin {plugin} failed on {method} {path}: {message}"),
                 );
                 Response::error(500)
             }
@@ -58,6 +59,13 @@ impl Handler for Plugins {
     }
 }
 
+impl StreamingHandler for Plugins {
+    async fn respond<'a>(&'a self, request: Request, response: ResponseWriter<'a>) {
+        let answer = self.answer(request);
+        let _ = response.send(answer).await;
+    }
+}
+
 fn main(_args: Vec<String>) -> Result<(), String> {
     let routes = eddy_guest::start_options()
         .into_iter()
@@ -69,7 +77,7 @@ fn main(_args: Vec<String>) -> Result<(), String> {
     if routes.is_empty() {
         serve_http(you_requested)
     } else {
-        serve_http(Plugins { routes })
+        serve_http_streaming(Plugins { routes })
     }
 }
 
