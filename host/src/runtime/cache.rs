@@ -71,10 +71,9 @@ fn load(engine: &Engine, path: &Path) -> Result<Component, String> {
 }
 
 /// Stores a compilation atomically (a temporary file, then a rename).
-fn store(engine: &Engine, bytes: &[u8], path: &Path) -> anyhow::Result<()> {
-    let payload = engine
-        .precompile_component(bytes)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+/// The compiled component is serialized, not compiled a second time.
+fn store(component: &Component, path: &Path) -> anyhow::Result<()> {
+    let payload = component.serialize().map_err(|e| anyhow::anyhow!("{e}"))?;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let temporary = dir.join(format!(".{}.tmp", std::process::id()));
@@ -104,7 +103,7 @@ pub fn compile_cached(engine: &Engine, bytes: &[u8], name: &str) -> anyhow::Resu
         }
     }
     let (component, took) = compile_logged(engine, bytes, name)?;
-    match store(engine, bytes, &path) {
+    match store(&component, &path) {
         Ok(()) => tracing::info!(
             "compiled {name} in {took:.1?}; cached at {}",
             path.display()
