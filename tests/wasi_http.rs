@@ -115,6 +115,15 @@ fn a_trap_costs_one_500_and_the_next_request_gets_200() {
     assert!(log.contains("unreachable"), "{log}");
 }
 
+#[test]
+fn a_handler_that_sets_no_response_costs_one_500() {
+    let server = serve(&[]);
+    let response = roundtrip(server.addr, &get("/silent"));
+    assert_eq!(response.status, 500, "{}", response.head);
+    assert_eq!(roundtrip(server.addr, &get("/")).status, 200);
+    server.wait_stderr("failed on GET /silent: handle returned without setting a response");
+}
+
 /// A one-shot HTTP server answering 204 to whatever connects.
 fn upstream() -> (TcpListener, std::net::SocketAddr) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -6,7 +6,7 @@
 //! - `/count`: how many requests this instance has answered (isolation);
 //! - `/big?n=BYTES`: a body of `n` bytes written through the outgoing-body stream;
 //!   `/early?n=BYTES`: the same, written before the response is set;
-//! - `/trap`: panics; `/clock`: the wall clock in seconds;
+//! - `/trap`: panics; `/silent`: returns without a response; `/clock`: the wall clock;
 //! - `/outbound?to=AUTHORITY`: sends `GET http://AUTHORITY/` and answers how it went.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,6 +60,7 @@ impl wasip2::exports::http::incoming_handler::Guest for Handler {
                 respond_when(out, 200, &body, path == "/early");
             }
             "/trap" => panic!("the handler panicked on purpose"),
+            "/silent" => drop(out),
             "/clock" => {
                 let now = wasip2::clocks::wall_clock::now();
                 respond(out, 200, now.seconds.to_string().as_bytes());
