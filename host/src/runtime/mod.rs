@@ -9,20 +9,35 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{Config, Engine, Store, UpdateDeadline};
 
 use crate::event_loop::Net;
 
 mod cache;
+mod compile;
+mod inspect;
+mod limits;
+mod plugin_program;
 mod plugins;
+mod trap;
 mod wasi;
+mod wasi_http;
 
 pub use cache::{default_cache_dir, set_cache_dir};
+use compile::compile;
+pub use compile::{check_plugin, component_imports, precompile};
+use inspect::Kind;
+use limits::Limiter;
+pub use limits::{
+    DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORIES, DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_MAX_TABLES,
+    Limits,
+};
+pub use wasi_http::HttpOutbound;
 
+pub use plugin_program::{DEFAULT_MAX_RESPONSE_BODY, PluginProgram, PluginSettings};
 use plugins::server_wit;
 pub use plugins::{
-    DEFAULT_HANDLER_TIMEOUT, DEFAULT_PLUGIN_MAX_MEMORY, HANDLER_INTERFACE, Isolation,
-    PluginProgram, Plugins,
+    DEFAULT_HANDLER_TIMEOUT, DEFAULT_PLUGIN_MAX_MEMORY, HANDLER_INTERFACE, Isolation, Plugins,
 };
 
 /// The bindings wasmtime generates from `wit/`; their documentation is the WIT's.
@@ -108,7 +123,12 @@ impl Program {
     /// # Errors
     /// As [`Program::load`].
     pub fn from_bytes(engine: &Engine, bytes: &[u8], name: &str) -> anyhow::Result<Self> {
-        let component = compile(engine, bytes, name)?;
+        let (component, _) = compile(engine, bytes, name, &[Kind::Server])?;
+        Self::from_component(engine, &component, name)
+    }
+
+    /// Links a compiled server component; `name` appears in error messages.
+    fn from_component(engine: &Engine, component: &Component, name: &str) -> anyhow::Result<Self> {
         let mut linker = Linker::<HostState>::new(engine);
         IoGuest::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
             .map_err(|e| anyhow!("{e}"))?;
@@ -117,9 +137,8 @@ impl Program {
         })
         .map_err(|e| anyhow!("{e}"))?;
         let instance_pre = linker
-            .instantiate_pre(&component)
+            .instantiate_pre(component)
             .map_err(|e| anyhow!("{name} needs something eddy does not offer: {e}"))?;
-        check_exports(&component, name)?;
         let pre = IoGuestPre::new(instance_pre)
             .map_err(|e| anyhow!("{name} does not export eddy's world: {e}"))?;
         Ok(Self { pre })
@@ -133,25 +152,21 @@ impl Program {
         &self,
         net: Net,
         plugins: Plugins,
-        max_memory: usize,
+        limits: &Limits,
         timeout: Duration,
     ) -> anyhow::Result<Guest> {
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(max_memory)
-            .instances(4)
-            .build();
         let mut store = Store::new(
             self.pre.engine(),
             HostState {
                 net,
-                limits,
+                limiter: Limiter::new(limits.clone()),
                 plugins,
                 timeout,
                 call_started: Instant::now(),
                 plugin_time: Duration::ZERO,
             },
         );
-        store.limiter(|state| &mut state.limits);
+        store.limiter(|state| &mut state.limiter);
         // The deadline counts the guest's own time: time spent in plugins is given back.
         store.epoch_deadline_callback(|store| {
             let state = store.data();
@@ -166,77 +181,26 @@ impl Program {
         });
         store.data_mut().begin_call();
         store.set_epoch_deadline(ticks(timeout));
-        let bindings = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| anyhow!("instantiating the guest failed: {e}"))?;
+        let bindings = match self.pre.instantiate(&mut store) {
+            Ok(bindings) => bindings,
+            Err(error) => {
+                let text = format!("{error:#}");
+                let state = store.data();
+                let reason = state.limiter.limits().explain(&state.limiter, &text);
+                bail!(
+                    "the server guest cannot be instantiated: {}",
+                    reason.unwrap_or(text)
+                );
+            }
+        };
         Ok(Guest { store, bindings })
     }
-}
-
-fn compile(engine: &Engine, bytes: &[u8], name: &str) -> anyhow::Result<Component> {
-    if Engine::detect_precompiled(bytes).is_some() {
-        // SAFETY: precompiled files are only produced by `eddy compile` on this machine and are
-        // trusted like the binary itself; wasmtime checks they match this engine's settings.
-        return unsafe { Component::deserialize(engine, bytes) }
-            .map_err(|e| anyhow!("{name} is a precompiled component this eddy cannot load: {e}"));
-    }
-    if !bytes.starts_with(b"\0asm") {
-        bail!("{name} is not a WebAssembly component (no \\0asm header)");
-    }
-    // Bytes 4..8 are the version and layer: 1.0 for a core module, 0x0d.1 for a component.
-    if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
-        bail!("{name} is a core WebAssembly module, not a component");
-    }
-    cache::compile_cached(engine, bytes, name)
-        .map_err(|e| anyhow!("{name} is not a valid WebAssembly component: {e}"))
-}
-
-/// Names what is missing when a component does not export eddy's `guest` interface.
-fn check_exports(component: &Component, name: &str) -> anyhow::Result<()> {
-    let Some((_, interface)) = component.get_export(None, GUEST_INTERFACE) else {
-        bail!("{name} does not export eddy's world: the export `{GUEST_INTERFACE}` is missing");
-    };
-    let missing: Vec<&str> = ["start", "handle-events"]
-        .into_iter()
-        .filter(|func| component.get_export_index(Some(&interface), func).is_none())
-        .collect();
-    if !missing.is_empty() {
-        bail!(
-            "{name} does not export eddy's world: `{GUEST_INTERFACE}` lacks {}",
-            missing.join(", ")
-        );
-    }
-    Ok(())
-}
-
-/// Precompiles a component for this engine (`eddy compile`).
-///
-/// # Errors
-/// The bytes are not a valid component.
-pub fn precompile(engine: &Engine, bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
-    engine
-        .precompile_component(bytes)
-        .map_err(|e| anyhow!("{e}"))
-}
-
-/// The names of everything a component imports, as `interface` strings.
-///
-/// # Errors
-/// The bytes are not a valid component.
-pub fn component_imports(engine: &Engine, bytes: &[u8]) -> anyhow::Result<Vec<String>> {
-    let component = Component::new(engine, bytes).map_err(|e| anyhow!("{e}"))?;
-    Ok(component
-        .component_type()
-        .imports(engine)
-        .map(|(name, _)| name.to_string())
-        .collect())
 }
 
 /// What a guest's `Store` holds: the sockets it may use and its resource limits.
 pub struct HostState {
     net: Net,
-    limits: StoreLimits,
+    limiter: Limiter,
     plugins: Plugins,
     /// The longest one call may run, plugins not counted.
     timeout: Duration,
@@ -269,7 +233,11 @@ impl Guest {
         self.bindings
             .eddy_io_guest()
             .call_start(&mut self.store, args, options)
-            .map_err(|e| anyhow!("the guest trapped while starting: {e}"))?
+            .map_err(|e| {
+                let report =
+                    trap::TrapReport::new(&e, self.store.data().timeout, "--guest-timeout", None);
+                anyhow!("the guest trapped while starting: {}", report.message())
+            })?
             .map_err(|message| anyhow!("the guest failed to start: {message}"))
     }
 
@@ -283,7 +251,12 @@ impl Guest {
         self.bindings
             .eddy_io_guest()
             .call_handle_events(&mut self.store, now, events)
-            .map_err(|e| anyhow!("the guest trapped: {e:?}"))
+            .map_err(|e| {
+                let denial = self.store.data_mut().limiter.take_denial();
+                let report =
+                    trap::TrapReport::new(&e, self.store.data().timeout, "--guest-timeout", denial);
+                anyhow!("the guest trapped: {}", report.message())
+            })
     }
 
     fn arm_deadline(&mut self) {
