@@ -170,7 +170,7 @@ const INSPECTED: &[&[u8]] = &[
 --BOUNDARY\r\nContent-Disposition: form-data; name=\"upload\"; filename=\"notes.txt\"\r\nContent-Type: text/plain\r\n\r\n\
 line one\r\nline two\r\n--BOUNDARY--\r\n",
     b"POST /chunked HTTP/1.1\r\nHost: h\r\ntransfer-encoding: chunked\r\n\r\n5;name=value\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: dropped\r\n\r\n",
-    b"GET /caf%C3%A9/x HTTP/1.0\r\nUser-Agent: \"quoted\" \\ back\r\nX-Html: </script>\r\n\r\n",
+    b"GET /caf%C3%A9/x HTTP/1.0\r\nHost: h\r\nUser-Agent: \"quoted\" \\ back\r\nX-Html: </script>\r\n\r\n",
 ];
 
 fn inspect_all(server: &Eddy) -> Vec<String> {

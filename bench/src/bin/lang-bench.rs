@@ -192,7 +192,10 @@ fn eddy_row(eddy: &Path, name: &str, component: &Path, isolation: &str, duration
 fn wasmtime_row(wasmtime: &Path, component: &Path, duration: &str) -> Row {
     let serve = |addr: SocketAddr, file: &Path, precompiled: bool| {
         let mut command = Command::new(wasmtime);
-        command.arg("serve").arg("--addr").arg(addr.to_string());
+        // -Scli: components built by cargo for wasm32-wasip2 also import wasi:cli.
+        command
+            .args(["serve", "-Scli", "--addr"])
+            .arg(addr.to_string());
         if precompiled {
             command.arg("--allow-precompiled");
         }
