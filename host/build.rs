@@ -26,7 +26,7 @@ const GUESTS: &[(&str, &str)] = &[
 
 /// Plugins built with the WASI toolchain (`wasm32-wasip2` links them into components that
 /// import WASI, as other languages' toolchains do): (package, component file name).
-const WASI_GUESTS: &[(&str, &str)] = &[("wasi-probe", "wasi-probe")];
+const WASI_GUESTS: &[(&str, &str)] = &[("wasi-probe", "wasi-probe"), ("wasi-http", "wasi-http")];
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const WASI_TARGET: &str = "wasm32-wasip2";

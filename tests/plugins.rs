@@ -51,11 +51,17 @@ fn a_panicking_plugin_costs_one_500_and_nothing_else() {
     assert_eq!(read_response(&mut bystander, false).text(), "Hello, world!");
     assert_eq!(roundtrip(server.addr, GET_HELLO).text(), "Hello, world!");
     assert!(server.is_running(), "the server must never exit");
-    assert!(
-        server.stderr().contains("trapped"),
-        "the trap is logged: {}",
-        server.stderr()
-    );
+    // One record: the reason, then the wasm backtrace.
+    let log = server.wait_stderr("wasm backtrace:");
+    let record = log
+        .split_once("trapped on GET /f/panic: ")
+        .map(|(_, rest)| rest)
+        .unwrap_or_else(|| panic!("no trap record: {log}"));
+    let (reason, trace) = record
+        .split_once("\nwasm backtrace:\n")
+        .expect("reason first");
+    assert!(reason.contains("unreachable"), "the reason: {reason}");
+    assert!(trace.trim_start().starts_with("0:"), "the frames: {trace}");
 }
 
 #[test]
@@ -66,20 +72,19 @@ fn a_crash_looping_plugin_backs_off_with_503s() {
         .collect();
     assert_eq!(statuses[0], 500);
     assert!(statuses.contains(&503), "no back-off: {statuses:?}");
-    // One log line per incident, not one per request.
+    // One log record per trap (its reason, backtrace and fields), not one per request.
     let log = server.stderr();
-    let lines: Vec<&str> = log
+    let records = log
         .lines()
-        .filter(|line| line.contains("trapped"))
-        .collect();
+        .filter(|line| line.contains("trapped on"))
+        .count();
     assert!(
-        lines.len() < 10,
-        "{} log lines for 20 requests:\n{log}",
-        lines.len()
+        records < 10,
+        "{records} trap records for 20 requests:\n{log}"
     );
     // Instances grow far slower than requests: back-off answers 503 without instantiating.
-    let instances: u64 = lines
-        .iter()
+    let instances: u64 = log
+        .lines()
         .filter_map(|line| {
             line.split("instances=")
                 .nth(1)?

@@ -1,5 +1,6 @@
 //! A plugin built with the WASI toolchain gets WASI with everything denied: no files, no
-//! environment, no sockets, frozen clocks; its output lands in the host log.
+//! environment, no sockets; its clocks are real (frozen with `--frozen-clocks`) and its
+//! output lands in the host log.
 
 mod util;
 
@@ -9,8 +10,14 @@ use std::time::Duration;
 use util::{Eddy, guest, roundtrip};
 
 fn probe() -> Eddy {
+    probe_with(&[])
+}
+
+fn probe_with(extra: &[&str]) -> Eddy {
     let plugin = guest("wasi-probe").to_str().expect("utf-8 path").to_owned();
-    Eddy::serve(&["--listen", "127.0.0.1:0", "--handler", &plugin])
+    let mut args = vec!["--listen", "127.0.0.1:0", "--handler", &plugin];
+    args.extend_from_slice(extra);
+    Eddy::serve(&args)
 }
 
 fn ask(server: &Eddy, target: &str) -> String {
@@ -58,9 +65,24 @@ fn sockets_are_denied_and_nothing_connects() {
 }
 
 #[test]
-fn environment_is_empty_and_clocks_are_frozen() {
+fn environment_is_empty_and_the_clock_is_real() {
     let server = probe();
     assert_eq!(ask(&server, "/env"), "vars: 0");
+    let answer = ask(&server, "/clock");
+    let seconds: u64 = answer
+        .strip_prefix("granted: ")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not a clock reading: {answer}"));
+    let host = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    assert!(host.abs_diff(seconds) <= 1, "plugin {seconds}, host {host}");
+}
+
+#[test]
+fn frozen_clocks_read_zero() {
+    let server = probe_with(&["--frozen-clocks"]);
     assert_eq!(ask(&server, "/clock"), "granted: 0");
 }
 

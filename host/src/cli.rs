@@ -15,7 +15,7 @@ use crate::admission::Admission;
 use crate::event_loop::{self, Mode, Shutdown, WorkerConfig};
 use crate::guests;
 use crate::policy::ConnectPolicy;
-use crate::runtime::{self, Isolation, PluginProgram, Program};
+use crate::runtime::{self, Isolation, PluginProgram, PluginSettings, Program};
 
 /// Tornado's networking core as a sandboxed WebAssembly component with a native host.
 #[derive(Parser, Debug)]
@@ -86,9 +86,21 @@ struct GuestOptions {
     /// Compile components at every start instead of caching the machine code.
     #[arg(long, env = "EDDY_NO_CACHE")]
     no_cache: bool,
-    /// Cap on each guest instance's linear memory.
+    /// Cap on the server guest's linear memory (all its memories together).
     #[arg(long, value_name = "BYTES", env = "EDDY_MAX_MEMORY", default_value = "256MiB", value_parser = parse_bytes)]
     max_memory: u64,
+    /// Most core instances in one Store (the guest's, or one plugin instance's).
+    #[arg(long, value_name = "N", env = "EDDY_MAX_INSTANCES", default_value_t = runtime::DEFAULT_MAX_INSTANCES)]
+    max_instances: usize,
+    /// Most tables in one Store.
+    #[arg(long, value_name = "N", env = "EDDY_MAX_TABLES", default_value_t = runtime::DEFAULT_MAX_TABLES)]
+    max_tables: usize,
+    /// Most linear memories in one Store.
+    #[arg(long, value_name = "N", env = "EDDY_MAX_MEMORIES", default_value_t = runtime::DEFAULT_MAX_MEMORIES)]
+    max_memories: usize,
+    /// Most table elements in one Store, all tables together.
+    #[arg(long, value_name = "N", env = "EDDY_MAX_TABLE_ELEMENTS", default_value_t = runtime::DEFAULT_MAX_TABLE_ELEMENTS)]
+    max_table_elements: usize,
 }
 
 #[derive(Args, Debug)]
@@ -201,9 +213,23 @@ struct PluginOptions {
     /// gets a 500.
     #[arg(long, value_name = "DURATION", env = "EDDY_HANDLER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     handler_timeout: Duration,
-    /// Cap on each plugin instance's linear memory.
+    /// Cap on each plugin instance's linear memory (all its memories together).
     #[arg(long, value_name = "BYTES", env = "EDDY_PLUGIN_MAX_MEMORY", default_value = "64MiB", value_parser = parse_bytes)]
     plugin_max_memory: u64,
+    /// Give plugins WASI clocks that always read zero, instead of the real wall and
+    /// monotonic clocks (for deterministic plugins).
+    #[arg(long, env = "EDDY_FROZEN_CLOCKS")]
+    frozen_clocks: bool,
+    /// Let plugins send `wasi:http` requests to HOST (any port) or HOST:PORT (repeatable);
+    /// names match as written, nothing is resolved to decide. Everything else is denied
+    /// with `HTTP-request-denied` and logged.
+    #[arg(
+        long = "allow-http-outbound",
+        value_name = "HOST[:PORT]",
+        env = "EDDY_ALLOW_HTTP_OUTBOUND",
+        value_delimiter = ','
+    )]
+    allow_http_outbound: Vec<String>,
 }
 
 impl HttpOptions {
@@ -269,27 +295,47 @@ fn split_handler(spec: &str) -> (String, PathBuf) {
     }
 }
 
+/// A plugin file read and checked by name, not compiled yet.
+struct PluginFile {
+    pattern: String,
+    name: String,
+    bytes: Vec<u8>,
+}
+
 impl PluginOptions {
-    /// Loads every plugin; returns them with the `route` options for the server guest.
-    fn load(
-        &self,
-        engine: &wasmtime::Engine,
-    ) -> anyhow::Result<(Vec<PluginProgram>, StartOptions)> {
-        let mut programs = Vec::new();
-        let mut routes = Vec::new();
-        for spec in &self.handlers {
-            let (pattern, path) = split_handler(spec);
-            let bytes = std::fs::read(&path)
-                .with_context(|| format!("cannot read plugin {}", path.display()))?;
-            programs.push(PluginProgram::from_bytes(
-                engine,
-                &bytes,
-                &path.display().to_string(),
-            )?);
-            routes.push(("route".to_owned(), pattern));
-        }
-        Ok((programs, routes))
+    /// Reads every plugin and checks its import and export names, which takes milliseconds,
+    /// so a wrong file is refused before anything is compiled.
+    fn read(&self) -> anyhow::Result<Vec<PluginFile>> {
+        self.handlers
+            .iter()
+            .map(|spec| {
+                let (pattern, path) = split_handler(spec);
+                let bytes = std::fs::read(&path)
+                    .with_context(|| format!("cannot read plugin {}", path.display()))?;
+                let name = path.display().to_string();
+                runtime::check_plugin(&bytes, &name)?;
+                Ok(PluginFile {
+                    pattern,
+                    name,
+                    bytes,
+                })
+            })
+            .collect()
     }
+}
+
+/// Compiles the plugins; returns them with the `route` options for the server guest.
+fn compile_plugins(
+    engine: &wasmtime::Engine,
+    files: Vec<PluginFile>,
+) -> anyhow::Result<(Vec<PluginProgram>, StartOptions)> {
+    let mut programs = Vec::new();
+    let mut routes = Vec::new();
+    for file in files {
+        programs.push(PluginProgram::from_bytes(engine, &file.bytes, &file.name)?);
+        routes.push(("route".to_owned(), file.pattern));
+    }
+    Ok((programs, routes))
 }
 
 /// Checks a `--health-path`: an absolute path of visible ASCII.
@@ -378,8 +424,38 @@ impl GuestOptions {
         ]
     }
 
-    fn max_memory(&self) -> usize {
-        usize::try_from(self.max_memory).unwrap_or(usize::MAX)
+    /// The server guest's Store limits.
+    fn limits(&self) -> runtime::Limits {
+        runtime::Limits {
+            memory: usize::try_from(self.max_memory).unwrap_or(usize::MAX),
+            memory_flag: "--max-memory",
+            instances: self.max_instances,
+            tables: self.max_tables,
+            memories: self.max_memories,
+            table_elements: self.max_table_elements,
+        }
+    }
+}
+
+impl PluginOptions {
+    /// How plugin instances are run; the counts are shared with the guest's `limits`, and a
+    /// `wasi:http` response body may be as large as a connection's write buffer.
+    fn settings(
+        &self,
+        limits: &runtime::Limits,
+        max_write_buffer_size: u64,
+    ) -> anyhow::Result<PluginSettings> {
+        let memory = usize::try_from(self.plugin_max_memory).unwrap_or(usize::MAX);
+        Ok(PluginSettings {
+            isolation: self.isolation,
+            limits: limits.with_memory(memory, "--plugin-max-memory"),
+            timeout: self.handler_timeout,
+            frozen_clocks: self.frozen_clocks,
+            outbound: Arc::new(
+                runtime::HttpOutbound::new(&self.allow_http_outbound).map_err(|e| anyhow!(e))?,
+            ),
+            max_response_body: usize::try_from(max_write_buffer_size).unwrap_or(usize::MAX),
+        })
     }
 }
 
@@ -431,9 +507,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let engine = runtime::engine()?;
             let bytes = std::fs::read(&component)
                 .with_context(|| format!("cannot read component {}", component.display()))?;
-            // Compiling through `Program` first checks that it is an eddy guest.
-            Program::from_bytes(&engine, &bytes, &component.display().to_string())?;
-            let compiled = runtime::precompile(&engine, &bytes)?;
+            // A server guest or a plugin of either kind, checked before it is written.
+            let compiled = runtime::precompile(&engine, &bytes, &component.display().to_string())?;
             std::fs::write(&output, compiled)
                 .with_context(|| format!("cannot write {}", output.display()))?;
             Ok(0)
@@ -469,23 +544,45 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         tracing::debug!("open-file limit: {limit}");
     }
     let engine = runtime::engine()?;
+    let plugin_files = args.plugins.read()?;
     let program = load(&engine, args.component.as_ref())?;
     let policy = ConnectPolicy::new(&args.guest.allow_connect)?;
-    let (plugins, routes) = args.plugins.load(&engine)?;
+    let (plugins, routes) = compile_plugins(&engine, plugin_files)?;
     let mut options = args.guest.options();
     options.extend(args.http.options());
     options.extend(routes);
-    let plugin_max_memory = usize::try_from(args.plugins.plugin_max_memory).unwrap_or(usize::MAX);
+    let limits = args.guest.limits();
+    let plugin_settings = args
+        .plugins
+        .settings(&limits, args.guest.max_write_buffer_size)?;
     let workers = args.workers.map_or_else(
         || thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
         usize::from,
     );
     let shutdown = Arc::new(Shutdown::default());
-    watch_signals(shutdown.clone(), args.drain_timeout)?;
     let admission = Admission::new(
         args.max_connections
             .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
     );
+    let worker_config = |index: usize, options: Vec<(String, String)>| WorkerConfig {
+        program: program.clone(),
+        args: args.args.clone(),
+        options,
+        limits: limits.clone(),
+        plugins: plugins.clone(),
+        plugin_settings: plugin_settings.clone(),
+        guest_timeout: args.guest.guest_timeout,
+        admission: admission.clone(),
+        shutdown: shutdown.clone(),
+        health_path: args.health_path.clone(),
+        listeners: Vec::new(),
+        policy: policy.clone(),
+        mode: Mode::Serve,
+        index,
+    };
+    // What can never work is refused before anything listens: bad routes, limits too small.
+    event_loop::trial_start(&worker_config(0, options.clone()))?;
+    watch_signals(shutdown.clone(), args.drain_timeout)?;
     // listeners[address][worker]
     let mut per_address = Vec::new();
     for address in &args.listen {
@@ -500,27 +597,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     }
     let handles: Vec<_> = (0..workers)
         .map(|index| {
-            let config = WorkerConfig {
-                program: program.clone(),
-                args: args.args.clone(),
-                options: options.clone(),
-                max_memory: args.guest.max_memory(),
-                plugins: plugins.clone(),
-                isolation: args.plugins.isolation,
-                plugin_max_memory,
-                handler_timeout: args.plugins.handler_timeout,
-                guest_timeout: args.guest.guest_timeout,
-                admission: admission.clone(),
-                shutdown: shutdown.clone(),
-                health_path: args.health_path.clone(),
-                listeners: per_address
-                    .iter_mut()
-                    .map(|sockets| sockets.remove(0))
-                    .collect(),
-                policy: policy.clone(),
-                mode: Mode::Serve,
-                index,
-            };
+            let mut config = worker_config(index, options.clone());
+            config.listeners = per_address
+                .iter_mut()
+                .map(|sockets| sockets.remove(0))
+                .collect();
             thread::Builder::new()
                 .name(format!("eddy-worker-{index}"))
                 .spawn(move || event_loop::run_worker(config))
@@ -571,15 +652,13 @@ fn run_program(args: RunArgs) -> anyhow::Result<u8> {
         program,
         args: args.args,
         options: args.guest.options(),
-        max_memory: args.guest.max_memory(),
+        limits: args.guest.limits(),
         listeners: Vec::new(),
         policy: ConnectPolicy::new(&args.guest.allow_connect)?,
         mode: Mode::Run,
         index: 0,
         plugins: Vec::new(),
-        isolation: Isolation::Worker,
-        plugin_max_memory: runtime::DEFAULT_PLUGIN_MAX_MEMORY,
-        handler_timeout: runtime::DEFAULT_HANDLER_TIMEOUT,
+        plugin_settings: PluginSettings::default(),
         guest_timeout: args.guest.guest_timeout,
         admission: Admission::default(),
         shutdown: Arc::new(Shutdown::default()),

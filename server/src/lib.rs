@@ -34,8 +34,9 @@ impl Handler for Plugins {
         match bindings::call(plugin, request) {
             Ok(response) => response,
             Err(bindings::PluginError::Trapped(message)) => {
+                // The host has logged the trap with its backtrace: one record per trap.
                 log(
-                    Level::Warn,
+                    Level::Debug,
                     &format!(
                         "plugin {plugin} failed on {} {}: {message}",
                         request.method, request.path

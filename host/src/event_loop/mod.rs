@@ -20,7 +20,7 @@ pub use net::{ACCEPT_BACKOFF, ACCEPT_BATCH, Crossings, Net, READ_CHUNK};
 
 use crate::admission::Admission;
 use crate::policy::ConnectPolicy;
-use crate::runtime::{Guest, Isolation, PluginProgram, Plugins, Program};
+use crate::runtime::{Guest, Limits, PluginProgram, PluginSettings, Plugins, Program};
 
 /// Guest calls per wakeup at most, so a busy connection cannot starve timers and accepts.
 pub const MAX_ROUNDS_PER_WAKEUP: usize = 64;
@@ -82,8 +82,8 @@ pub struct WorkerConfig {
     pub args: Vec<String>,
     /// Options for the guest's `start`.
     pub options: Vec<(String, String)>,
-    /// Linear-memory cap of the guest, in bytes.
-    pub max_memory: usize,
+    /// The guest Store's limits (memory, instances, tables).
+    pub limits: Limits,
     /// This worker's listening sockets.
     pub listeners: Vec<std::net::TcpListener>,
     /// The outbound connection policy.
@@ -94,12 +94,8 @@ pub struct WorkerConfig {
     pub index: usize,
     /// Plugin handlers the guest may call, in `--handler` order.
     pub plugins: Vec<PluginProgram>,
-    /// How plugin instances are reused.
-    pub isolation: Isolation,
-    /// Linear-memory cap of each plugin instance, in bytes.
-    pub plugin_max_memory: usize,
-    /// Limit on one plugin call.
-    pub handler_timeout: Duration,
+    /// How plugin instances are run.
+    pub plugin_settings: PluginSettings,
     /// Limit on the server guest's own time in one call.
     pub guest_timeout: Duration,
     /// The process-wide inbound connection limit.
@@ -195,17 +191,32 @@ pub fn run_worker(mut config: WorkerConfig) -> anyhow::Result<(u8, Crossings)> {
     }
 }
 
-fn start_guest(config: &WorkerConfig, net: Net) -> anyhow::Result<Guest> {
-    let plugins = Plugins::new(
-        &config.plugins,
-        config.isolation,
-        config.plugin_max_memory,
-        config.handler_timeout,
+/// Starts the guest once on a throw-away event loop and instantiates every plugin once, so
+/// that what can never work (a bad route, a limit too small for a component) is reported
+/// before anything listens.
+///
+/// # Errors
+/// The guest or a plugin cannot be instantiated, or the guest's `start` fails.
+pub fn trial_start(config: &WorkerConfig) -> anyhow::Result<()> {
+    for plugin in &config.plugins {
+        plugin.trial(&config.plugin_settings)?;
+    }
+    let poll = Poll::new()?;
+    let net = Net::new(
+        poll.registry().try_clone()?,
+        config.policy.clone(),
+        config.admission.clone(),
+        config.index,
     );
+    start_guest(config, net).map(drop)
+}
+
+fn start_guest(config: &WorkerConfig, net: Net) -> anyhow::Result<Guest> {
+    let plugins = Plugins::new(&config.plugins, &config.plugin_settings);
     let mut guest =
         config
             .program
-            .instantiate(net, plugins, config.max_memory, config.guest_timeout)?;
+            .instantiate(net, plugins, &config.limits, config.guest_timeout)?;
     guest.start(&config.args, &config.options)?;
     guest.net().flush();
     Ok(guest)

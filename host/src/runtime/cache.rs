@@ -71,10 +71,9 @@ fn load(engine: &Engine, path: &Path) -> Result<Component, String> {
 }
 
 /// Stores a compilation atomically (a temporary file, then a rename).
-fn store(engine: &Engine, bytes: &[u8], path: &Path) -> anyhow::Result<()> {
-    let payload = engine
-        .precompile_component(bytes)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+/// The compiled component is serialized, not compiled a second time.
+fn store(component: &Component, path: &Path) -> anyhow::Result<()> {
+    let payload = component.serialize().map_err(|e| anyhow::anyhow!("{e}"))?;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let temporary = dir.join(format!(".{}.tmp", std::process::id()));
@@ -88,7 +87,7 @@ fn store(engine: &Engine, bytes: &[u8], path: &Path) -> anyhow::Result<()> {
 /// Compiles a component, through the cache when one is configured.
 pub fn compile_cached(engine: &Engine, bytes: &[u8], name: &str) -> anyhow::Result<Component> {
     let Some(Some(dir)) = CACHE_DIR.get() else {
-        return Component::new(engine, bytes).map_err(|e| anyhow::anyhow!("{e}"));
+        return compile_logged(engine, bytes, name).map(|(component, _)| component);
     };
     let path = cache_path(dir, engine, bytes);
     if path.exists() {
@@ -103,10 +102,34 @@ pub fn compile_cached(engine: &Engine, bytes: &[u8], name: &str) -> anyhow::Resu
             ),
         }
     }
-    let component = Component::new(engine, bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
-    match store(engine, bytes, &path) {
-        Ok(()) => tracing::debug!("cached {name} at {}", path.display()),
-        Err(error) => tracing::warn!("cannot write the cache file {}: {error}", path.display()),
+    let (component, took) = compile_logged(engine, bytes, name)?;
+    match store(&component, &path) {
+        Ok(()) => tracing::info!(
+            "compiled {name} in {took:.1?}; cached at {}",
+            path.display()
+        ),
+        Err(error) => tracing::warn!(
+            "compiled {name} in {took:.1?}; cannot write the cache file {}: {error}",
+            path.display()
+        ),
     }
     Ok(component)
+}
+
+/// Compiles with a log line before (name and size; this can take a minute for a large
+/// component) and returns how long it took.
+fn compile_logged(
+    engine: &Engine,
+    bytes: &[u8],
+    name: &str,
+) -> anyhow::Result<(Component, std::time::Duration)> {
+    let size = bytes.len() as f64 / (1024.0 * 1024.0);
+    tracing::info!("compiling {name} ({size:.1} MiB)");
+    let started = std::time::Instant::now();
+    let component = Component::new(engine, bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let took = started.elapsed();
+    if CACHE_DIR.get().is_none_or(Option::is_none) {
+        tracing::info!("compiled {name} in {took:.1?} (caching is off)");
+    }
+    Ok((component, took))
 }

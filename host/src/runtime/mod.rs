@@ -9,20 +9,32 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{Config, Engine, Store, UpdateDeadline};
 
 use crate::event_loop::Net;
 
 mod cache;
+mod inspect;
+mod limits;
+mod plugin_program;
 mod plugins;
+mod trap;
 mod wasi;
+mod wasi_http;
 
 pub use cache::{default_cache_dir, set_cache_dir};
+use inspect::Kind;
+use limits::Limiter;
+pub use limits::{
+    DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORIES, DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_MAX_TABLES,
+    Limits,
+};
+pub use wasi_http::HttpOutbound;
 
+pub use plugin_program::{DEFAULT_MAX_RESPONSE_BODY, PluginProgram, PluginSettings};
 use plugins::server_wit;
 pub use plugins::{
-    DEFAULT_HANDLER_TIMEOUT, DEFAULT_PLUGIN_MAX_MEMORY, HANDLER_INTERFACE, Isolation,
-    PluginProgram, Plugins,
+    DEFAULT_HANDLER_TIMEOUT, DEFAULT_PLUGIN_MAX_MEMORY, HANDLER_INTERFACE, Isolation, Plugins,
 };
 
 /// The bindings wasmtime generates from `wit/`; their documentation is the WIT's.
@@ -108,7 +120,12 @@ impl Program {
     /// # Errors
     /// As [`Program::load`].
     pub fn from_bytes(engine: &Engine, bytes: &[u8], name: &str) -> anyhow::Result<Self> {
-        let component = compile(engine, bytes, name)?;
+        let (component, _) = compile(engine, bytes, name, &[Kind::Server])?;
+        Self::from_component(engine, &component, name)
+    }
+
+    /// Links a compiled server component; `name` appears in error messages.
+    fn from_component(engine: &Engine, component: &Component, name: &str) -> anyhow::Result<Self> {
         let mut linker = Linker::<HostState>::new(engine);
         IoGuest::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
             .map_err(|e| anyhow!("{e}"))?;
@@ -117,9 +134,8 @@ impl Program {
         })
         .map_err(|e| anyhow!("{e}"))?;
         let instance_pre = linker
-            .instantiate_pre(&component)
+            .instantiate_pre(component)
             .map_err(|e| anyhow!("{name} needs something eddy does not offer: {e}"))?;
-        check_exports(&component, name)?;
         let pre = IoGuestPre::new(instance_pre)
             .map_err(|e| anyhow!("{name} does not export eddy's world: {e}"))?;
         Ok(Self { pre })
@@ -133,25 +149,21 @@ impl Program {
         &self,
         net: Net,
         plugins: Plugins,
-        max_memory: usize,
+        limits: &Limits,
         timeout: Duration,
     ) -> anyhow::Result<Guest> {
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(max_memory)
-            .instances(4)
-            .build();
         let mut store = Store::new(
             self.pre.engine(),
             HostState {
                 net,
-                limits,
+                limiter: Limiter::new(limits.clone()),
                 plugins,
                 timeout,
                 call_started: Instant::now(),
                 plugin_time: Duration::ZERO,
             },
         );
-        store.limiter(|state| &mut state.limits);
+        store.limiter(|state| &mut state.limiter);
         // The deadline counts the guest's own time: time spent in plugins is given back.
         store.epoch_deadline_callback(|store| {
             let state = store.data();
@@ -166,77 +178,97 @@ impl Program {
         });
         store.data_mut().begin_call();
         store.set_epoch_deadline(ticks(timeout));
-        let bindings = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| anyhow!("instantiating the guest failed: {e}"))?;
+        let bindings = match self.pre.instantiate(&mut store) {
+            Ok(bindings) => bindings,
+            Err(error) => {
+                let text = format!("{error:#}");
+                let state = store.data();
+                let reason = state.limiter.limits().explain(&state.limiter, &text);
+                bail!(
+                    "the server guest cannot be instantiated: {}",
+                    reason.unwrap_or(text)
+                );
+            }
+        };
         Ok(Guest { store, bindings })
     }
 }
 
-fn compile(engine: &Engine, bytes: &[u8], name: &str) -> anyhow::Result<Component> {
+/// Compiles a component that must be one of `kinds`: a `.wasm` file's import and export names
+/// are checked *before* compiling, so a wrong file is refused at once.
+fn compile(
+    engine: &Engine,
+    bytes: &[u8],
+    name: &str,
+    kinds: &[Kind],
+) -> anyhow::Result<(Component, Kind)> {
     if Engine::detect_precompiled(bytes).is_some() {
         // SAFETY: precompiled files are only produced by `eddy compile` on this machine and are
         // trusted like the binary itself; wasmtime checks they match this engine's settings.
-        return unsafe { Component::deserialize(engine, bytes) }
-            .map_err(|e| anyhow!("{name} is a precompiled component this eddy cannot load: {e}"));
+        let component = unsafe { Component::deserialize(engine, bytes) }
+            .map_err(|e| anyhow!("{name} is a precompiled component this eddy cannot load: {e}"))?;
+        let ty = component.component_type();
+        let shape = inspect::Shape {
+            imports: ty.imports(engine).map(|(n, _)| n.to_owned()).collect(),
+            exports: ty.exports(engine).map(|(n, _)| n.to_owned()).collect(),
+        };
+        let kind = inspect::check(&shape, kinds).map_err(|e| anyhow!("{name} {e}"))?;
+        return Ok((component, kind));
     }
-    if !bytes.starts_with(b"\0asm") {
-        bail!("{name} is not a WebAssembly component (no \\0asm header)");
-    }
-    // Bytes 4..8 are the version and layer: 1.0 for a core module, 0x0d.1 for a component.
-    if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
-        bail!("{name} is a core WebAssembly module, not a component");
-    }
-    cache::compile_cached(engine, bytes, name)
-        .map_err(|e| anyhow!("{name} is not a valid WebAssembly component: {e}"))
+    let shape = inspect::shape(bytes).map_err(|e| anyhow!("{name} {e}"))?;
+    let kind = inspect::check(&shape, kinds).map_err(|e| anyhow!("{name} {e}"))?;
+    let component = cache::compile_cached(engine, bytes, name)
+        .map_err(|e| anyhow!("{name} is not a valid WebAssembly component: {e}"))?;
+    Ok((component, kind))
 }
 
-/// Names what is missing when a component does not export eddy's `guest` interface.
-fn check_exports(component: &Component, name: &str) -> anyhow::Result<()> {
-    let Some((_, interface)) = component.get_export(None, GUEST_INTERFACE) else {
-        bail!("{name} does not export eddy's world: the export `{GUEST_INTERFACE}` is missing");
-    };
-    let missing: Vec<&str> = ["start", "handle-events"]
-        .into_iter()
-        .filter(|func| component.get_export_index(Some(&interface), func).is_none())
-        .collect();
-    if !missing.is_empty() {
-        bail!(
-            "{name} does not export eddy's world: `{GUEST_INTERFACE}` lacks {}",
-            missing.join(", ")
-        );
-    }
-    Ok(())
-}
-
-/// Precompiles a component for this engine (`eddy compile`).
+/// Precompiles a component for this engine (`eddy compile`): a server guest or a plugin of
+/// either kind, checked (names first, then the linker) before its machine code is written.
 ///
 /// # Errors
-/// The bytes are not a valid component.
-pub fn precompile(engine: &Engine, bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
-    engine
-        .precompile_component(bytes)
-        .map_err(|e| anyhow!("{e}"))
+/// The bytes are not a component eddy runs.
+pub fn precompile(engine: &Engine, bytes: &[u8], name: &str) -> anyhow::Result<Vec<u8>> {
+    let kinds = [Kind::Server, Kind::EddyPlugin, Kind::WasiHttpPlugin];
+    let (component, kind) = compile(engine, bytes, name, &kinds)?;
+    match kind {
+        Kind::Server => drop(Program::from_component(engine, &component, name)?),
+        Kind::EddyPlugin | Kind::WasiHttpPlugin => {
+            drop(PluginProgram::from_component(
+                engine, &component, kind, name,
+            )?);
+        }
+    }
+    component.serialize().map_err(|e| anyhow!("{e}"))
 }
 
-/// The names of everything a component imports, as `interface` strings.
+/// Checks by name, without compiling, that `bytes` are a plugin of either kind importing only
+/// what plugins are given.
 ///
 /// # Errors
-/// The bytes are not a valid component.
-pub fn component_imports(engine: &Engine, bytes: &[u8]) -> anyhow::Result<Vec<String>> {
-    let component = Component::new(engine, bytes).map_err(|e| anyhow!("{e}"))?;
-    Ok(component
-        .component_type()
-        .imports(engine)
-        .map(|(name, _)| name.to_string())
-        .collect())
+/// One sentence, starting with `name`, saying what the bytes are instead.
+pub fn check_plugin(bytes: &[u8], name: &str) -> anyhow::Result<()> {
+    if Engine::detect_precompiled(bytes).is_some() {
+        // Checked on the compiled component's types when it is loaded.
+        return Ok(());
+    }
+    let shape = inspect::shape(bytes).map_err(|e| anyhow!("{name} {e}"))?;
+    inspect::check(&shape, &[Kind::EddyPlugin, Kind::WasiHttpPlugin])
+        .map(drop)
+        .map_err(|e| anyhow!("{name} {e}"))
+}
+
+/// The names of everything a component imports, read without compiling it.
+///
+/// # Errors
+/// The bytes are not a component.
+pub fn component_imports(bytes: &[u8]) -> anyhow::Result<Vec<String>> {
+    Ok(inspect::shape(bytes).map_err(|e| anyhow!("{e}"))?.imports)
 }
 
 /// What a guest's `Store` holds: the sockets it may use and its resource limits.
 pub struct HostState {
     net: Net,
-    limits: StoreLimits,
+    limiter: Limiter,
     plugins: Plugins,
     /// The longest one call may run, plugins not counted.
     timeout: Duration,
@@ -269,7 +301,11 @@ impl Guest {
         self.bindings
             .eddy_io_guest()
             .call_start(&mut self.store, args, options)
-            .map_err(|e| anyhow!("the guest trapped while starting: {e}"))?
+            .map_err(|e| {
+                let report =
+                    trap::TrapReport::new(&e, self.store.data().timeout, "--guest-timeout", None);
+                anyhow!("the guest trapped while starting: {}", report.message())
+            })?
             .map_err(|message| anyhow!("the guest failed to start: {message}"))
     }
 
@@ -283,7 +319,12 @@ impl Guest {
         self.bindings
             .eddy_io_guest()
             .call_handle_events(&mut self.store, now, events)
-            .map_err(|e| anyhow!("the guest trapped: {e:?}"))
+            .map_err(|e| {
+                let denial = self.store.data_mut().limiter.take_denial();
+                let report =
+                    trap::TrapReport::new(&e, self.store.data().timeout, "--guest-timeout", denial);
+                anyhow!("the guest trapped: {}", report.message())
+            })
     }
 
     fn arm_deadline(&mut self) {

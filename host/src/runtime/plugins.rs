@@ -1,17 +1,18 @@
-//! Plugin components: request handlers that export `eddy:http/handler`, each in its own
-//! `Store` with its own memory cap, called by the server guest through the `eddy:http/plugins`
-//! import.
+//! The plugins of one worker: one slot per `--handler`, its live instance (reused with
+//! `--isolation worker`), and its crash-loop back-off. Called by the server guest through the
+//! `eddy:http/plugins` import.
 //!
 //! A trap in a plugin poisons only that plugin's Store: the call returns `trapped` (the
 //! server guest answers 500), the instance is dropped and the next request gets a fresh one.
 //! A plugin that keeps trapping is re-instantiated with growing delay and reported
-//! `unavailable` (503) meanwhile, with one log line per incident rather than per request.
+//! `unavailable` (503) meanwhile. Each trap is one log record (reason, then backtrace);
+//! past one a second per plugin, records are held back and counted in the next one.
 
 use std::time::{Duration, Instant};
 
-use anyhow::anyhow;
-use wasmtime::component::{Component, Linker};
-use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
+use super::plugin_program::{Bindings, Live, PluginProgram, PluginSettings};
+use super::trap::TrapReport;
+use super::wasi_http::{self, CallError};
 
 /// The server-side bindings (`eddy:http/server`: the `plugins` import).
 #[allow(missing_docs)]
@@ -22,17 +23,6 @@ pub(super) mod server_wit {
     });
 }
 
-/// The plugin-side bindings (`eddy:http/plugin`: the `handler` export), sharing the types.
-#[allow(missing_docs)]
-mod plugin_wit {
-    wasmtime::component::bindgen!({
-        path: "../wit/http",
-        world: "eddy:http/plugin",
-        with: { "eddy:http/types": super::server_wit::eddy::http::types },
-    });
-}
-
-use plugin_wit::{Plugin as PluginBindings, PluginPre};
 use server_wit::eddy::http::plugins::PluginError;
 use server_wit::eddy::http::types::{Request, Response};
 
@@ -57,64 +47,8 @@ pub enum Isolation {
     Request,
 }
 
-/// A plugin compiled once and checked, ready to instantiate in any worker.
-#[derive(Clone)]
-pub struct PluginProgram {
-    name: String,
-    pre: PluginPre<PluginState>,
-}
-
-impl PluginProgram {
-    /// Compiles and links a plugin component; `name` appears in errors and logs.
-    ///
-    /// # Errors
-    /// Not a component, imports something (plugins get no imports), or does not export
-    /// `eddy:http/handler`.
-    pub fn from_bytes(engine: &Engine, bytes: &[u8], name: &str) -> anyhow::Result<Self> {
-        let component: Component = super::compile(engine, bytes, name)?;
-        if component.get_export(None, HANDLER_INTERFACE).is_none() {
-            anyhow::bail!("{name} is not a plugin: the export `{HANDLER_INTERFACE}` is missing");
-        }
-        let mut linker = Linker::<PluginState>::new(engine);
-        // Plugins built by other toolchains import WASI; they get it with everything denied.
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| anyhow!("{e}"))?;
-        let instance_pre = linker
-            .instantiate_pre(&component)
-            .map_err(|e| anyhow!("{name} imports something plugins are not given: {e}"))?;
-        let pre =
-            PluginPre::new(instance_pre).map_err(|e| anyhow!("{name} is not a plugin: {e}"))?;
-        Ok(Self {
-            name: name.to_owned(),
-            pre,
-        })
-    }
-
-    /// The plugin's name (its path).
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-}
-
-/// What a plugin's `Store` holds: its limits and a WASI context that grants nothing.
-pub struct PluginState {
-    limits: StoreLimits,
-    wasi: wasmtime_wasi::WasiCtx,
-    table: wasmtime::component::ResourceTable,
-}
-
-impl wasmtime_wasi::WasiView for PluginState {
-    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
-        wasmtime_wasi::WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-struct Live {
-    store: Store<PluginState>,
-    bindings: PluginBindings,
-}
+/// Trap records per plugin slot are at least this far apart; the ones in between are counted.
+const TRAP_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
 struct Slot {
     program: PluginProgram,
@@ -123,25 +57,21 @@ struct Slot {
     failures: u32,
     /// While set and in the future, calls are answered `unavailable`.
     retry_at: Option<Instant>,
+    /// When a trap was last logged, and how many were not logged since.
+    last_report: Option<Instant>,
+    unreported: u32,
 }
 
 /// The plugins of one worker.
 pub struct Plugins {
     slots: Vec<Slot>,
-    isolation: Isolation,
-    max_memory: usize,
-    timeout: Duration,
+    settings: PluginSettings,
     instantiations: u64,
 }
 
 impl Plugins {
     /// The worker's plugins, not yet instantiated (each is on its first request).
-    pub fn new(
-        programs: &[PluginProgram],
-        isolation: Isolation,
-        max_memory: usize,
-        timeout: Duration,
-    ) -> Self {
+    pub fn new(programs: &[PluginProgram], settings: &PluginSettings) -> Self {
         let slots = programs
             .iter()
             .map(|program| Slot {
@@ -149,13 +79,13 @@ impl Plugins {
                 live: None,
                 failures: 0,
                 retry_at: None,
+                last_report: None,
+                unreported: 0,
             })
             .collect();
         Self {
             slots,
-            isolation,
-            max_memory,
-            timeout,
+            settings: settings.clone(),
             instantiations: 0,
         }
     }
@@ -166,26 +96,8 @@ impl Plugins {
     }
 
     fn instantiate(&mut self, index: usize) -> anyhow::Result<Live> {
-        let slot = &self.slots[index];
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(self.max_memory)
-            .instances(4)
-            .build();
-        let state = PluginState {
-            limits,
-            wasi: super::wasi::deny_all(&slot.program.name),
-            table: super::wasi::table(),
-        };
-        let mut store = Store::new(slot.program.pre.engine(), state);
-        store.limiter(|state| &mut state.limits);
-        store.set_epoch_deadline(super::ticks(self.timeout));
         self.instantiations += 1;
-        let bindings = slot
-            .program
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| anyhow!("{e}"))?;
-        Ok(Live { store, bindings })
+        self.slots[index].program.instantiate(&self.settings)
     }
 
     /// Calls plugin `index` with `request`.
@@ -199,7 +111,8 @@ impl Plugins {
         {
             let message = format!(
                 "{} is restarting after {} failures",
-                slot.program.name, slot.failures
+                slot.program.name(),
+                slot.failures
             );
             return Err(PluginError::Unavailable(message));
         }
@@ -210,42 +123,58 @@ impl Plugins {
                 Err(error) => {
                     let message = format!(
                         "instantiating {} failed: {error}",
-                        self.slots[index].program.name
+                        self.slots[index].program.name()
                     );
                     self.failed(index, &message);
                     return Err(PluginError::Unavailable(message));
                 }
             },
         };
-        live.store.set_epoch_deadline(super::ticks(self.timeout));
-        match live
-            .bindings
-            .eddy_http_handler()
-            .call_handle(&mut live.store, request)
-        {
+        let started = Instant::now();
+        live.store
+            .set_epoch_deadline(super::ticks(self.settings.timeout));
+        let result = match &live.bindings {
+            Bindings::Eddy(bindings) => bindings
+                .eddy_http_handler()
+                .call_handle(&mut live.store, request)
+                .map_err(CallError::Trap),
+            Bindings::WasiHttp(proxy) => wasi_http::call(
+                &mut live.store,
+                proxy,
+                request,
+                self.settings.max_response_body,
+                started,
+                self.settings.timeout,
+            ),
+        };
+        let failure = match result {
             Ok(response) => {
                 let slot = &mut self.slots[index];
                 slot.failures = 0;
                 slot.retry_at = None;
-                if self.isolation == Isolation::Worker {
+                if self.settings.isolation == Isolation::Worker {
                     slot.live = Some(live);
                 }
-                Ok(response)
+                return Ok(response);
             }
-            Err(trap) => {
-                let message = match trap.downcast_ref::<wasmtime::Trap>() {
-                    Some(wasmtime::Trap::Interrupt) => {
-                        format!("interrupted after {:?}", self.timeout)
-                    }
-                    _ => first_line(&trap.to_string()),
-                };
-                self.failed(
-                    index,
-                    &format!("{} trapped: {message}", self.slots[index].program.name),
-                );
-                Err(PluginError::Trapped(message))
+            Err(CallError::Trap(trap)) => {
+                let denial = live.store.data_mut().limiter.take_denial();
+                TrapReport::new(&trap, self.settings.timeout, "--handler-timeout", denial)
             }
-        }
+            Err(CallError::Failed(reason)) => TrapReport {
+                reason,
+                backtrace: String::new(),
+            },
+        };
+        let name = &self.slots[index].program.name();
+        let message = format!(
+            "{name} trapped on {} {}: {}",
+            request.method,
+            request.path,
+            failure.message()
+        );
+        self.failed(index, &message);
+        Err(PluginError::Trapped(failure.reason))
     }
 
     /// Records a failure: the instance is gone; after the first in a row, back off.
@@ -259,18 +188,22 @@ impl Plugins {
                 .min(MAX_PLUGIN_BACKOFF)
         };
         slot.retry_at = (!backoff.is_zero()).then(|| Instant::now() + backoff);
-        // One line per incident: the first failure, then at 2, 4, 8, ... in a row.
-        if slot.failures.is_power_of_two() {
-            let instances = self.instantiations;
-            tracing::error!(
-                failures = slot.failures,
-                instances,
-                "{message}; next instance in {backoff:?}"
-            );
+        let now = Instant::now();
+        if slot
+            .last_report
+            .is_some_and(|at| now.duration_since(at) < TRAP_REPORT_INTERVAL)
+        {
+            slot.unreported += 1;
+            return;
         }
+        let held_back = std::mem::take(&mut slot.unreported);
+        slot.last_report = Some(now);
+        let instances = self.instantiations;
+        tracing::error!(
+            failures = slot.failures,
+            instances,
+            held_back,
+            "{message}\nnext instance in {backoff:?}"
+        );
     }
-}
-
-fn first_line(text: &str) -> String {
-    text.lines().next().unwrap_or(text).to_owned()
 }

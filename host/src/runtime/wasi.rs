@@ -1,12 +1,12 @@
 //! WASI 0.2 for plugins built by other languages' toolchains, with everything denied: no
-//! preopened directories, no environment or arguments, no sockets or name lookups, frozen
-//! clocks; standard output and error go to the host log, a line at a time.
+//! preopened directories, no environment or arguments, no sockets or name lookups. Clocks
+//! are the real ones (or read zero with `--frozen-clocks`), random works, and standard
+//! output and error go to the host log, a line at a time, naming the plugin.
 //!
 //! A plugin that imports no WASI never sees any of this.
 
 use std::time::Duration;
 
-use wasmtime::component::ResourceTable;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder};
@@ -14,8 +14,9 @@ use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder};
 /// The longest line kept before it is logged anyway.
 const MAX_LINE: usize = 4096;
 
-/// A WASI context that grants nothing; `plugin` names the log lines of its output.
-pub fn deny_all(plugin: &str) -> WasiCtx {
+/// A WASI context that grants nothing but clocks, random and logged output; `plugin` names
+/// the log lines of its output.
+pub fn deny_all(plugin: &str, frozen_clocks: bool) -> WasiCtx {
     let mut builder = WasiCtxBuilder::new();
     builder
         .stdout(LogOutput {
@@ -26,20 +27,16 @@ pub fn deny_all(plugin: &str) -> WasiCtx {
             plugin: plugin.to_owned(),
             stream: "stderr",
         })
-        .wall_clock(Frozen)
-        .monotonic_clock(Frozen)
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false);
+    if frozen_clocks {
+        builder.wall_clock(Frozen).monotonic_clock(Frozen);
+    }
     builder.build()
 }
 
-/// A fresh resource table for a plugin Store.
-pub fn table() -> ResourceTable {
-    ResourceTable::new()
-}
-
-/// Clocks that always read zero: time is not something a plugin is given.
+/// Clocks that always read zero (`--frozen-clocks`), for deterministic plugins.
 struct Frozen;
 
 impl HostWallClock for Frozen {
@@ -100,6 +97,15 @@ impl LogLines {
         let text = String::from_utf8_lossy(&self.line);
         tracing::info!(plugin = %self.plugin, stream = self.stream, "plugin: {}", text.trim_end());
         self.line.clear();
+    }
+}
+
+impl Drop for LogLines {
+    /// A last line without a newline is logged when the instance goes away.
+    fn drop(&mut self) {
+        if !self.line.is_empty() {
+            self.emit();
+        }
     }
 }
 

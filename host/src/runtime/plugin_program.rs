@@ -1,0 +1,221 @@
+//! One plugin component, compiled and linked once, and its instances: each in its own
+//! `Store` with its own limits, WASI that grants nothing but clocks, random and logged
+//! output, and `wasi:http` whose outbound requests are denied unless allowed.
+//!
+//! Two kinds of plugin are run: `eddy:http/handler` (whole request in, whole response out)
+//! and the standard `wasi:http/incoming-handler` 0.2.x. Both get the same linker, so an
+//! eddy plugin may use `wasi:http` to send requests (componentize-js's default `fetch`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::anyhow;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi_http::p2::bindings::sync::{Proxy, ProxyPre};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use super::inspect::Kind;
+use super::limits::{Limiter, Limits};
+use super::plugins::{DEFAULT_HANDLER_TIMEOUT, DEFAULT_PLUGIN_MAX_MEMORY, Isolation};
+use super::wasi_http::{Hooks, HttpOutbound};
+
+/// The plugin-side bindings (`eddy:http/plugin`: the `handler` export), sharing the types.
+#[allow(missing_docs)]
+mod plugin_wit {
+    wasmtime::component::bindgen!({
+        path: "../wit/http",
+        world: "eddy:http/plugin",
+        with: { "eddy:http/types": super::super::plugins::server_wit::eddy::http::types },
+    });
+}
+
+use plugin_wit::{Plugin as EddyBindings, PluginPre as EddyPre};
+
+/// Default cap on a `wasi:http` response body, when not given (`--max-write-buffer-size`).
+pub const DEFAULT_MAX_RESPONSE_BODY: usize = 16 * 1024 * 1024;
+
+/// How every plugin instance of a process is run.
+#[derive(Clone, Debug)]
+pub struct PluginSettings {
+    /// Reuse instances or not.
+    pub isolation: Isolation,
+    /// Each instance's Store limits (`--plugin-max-memory` and the counts).
+    pub limits: Limits,
+    /// Longest one call may run (`--handler-timeout`).
+    pub timeout: Duration,
+    /// Give WASI clocks that read zero instead of the real ones (`--frozen-clocks`).
+    pub frozen_clocks: bool,
+    /// Where `wasi:http` requests may go (`--allow-http-outbound`).
+    pub outbound: Arc<HttpOutbound>,
+    /// Largest `wasi:http` response body collected (`--max-write-buffer-size`).
+    pub max_response_body: usize,
+}
+
+impl Default for PluginSettings {
+    fn default() -> Self {
+        Self {
+            isolation: Isolation::Worker,
+            limits: Limits::new(DEFAULT_PLUGIN_MAX_MEMORY, "--plugin-max-memory"),
+            timeout: DEFAULT_HANDLER_TIMEOUT,
+            frozen_clocks: false,
+            outbound: Arc::default(),
+            max_response_body: DEFAULT_MAX_RESPONSE_BODY,
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Pre {
+    Eddy(EddyPre<PluginState>),
+    WasiHttp(ProxyPre<PluginState>),
+}
+
+/// A plugin compiled once and checked, ready to instantiate in any worker.
+#[derive(Clone)]
+pub struct PluginProgram {
+    name: Arc<str>,
+    pre: Pre,
+}
+
+impl PluginProgram {
+    /// Compiles and links a plugin component; `name` appears in errors and logs.
+    ///
+    /// # Errors
+    /// Not a component, exports neither `eddy:http/handler` nor `wasi:http/incoming-handler`,
+    /// or imports something other than WASI 0.2 and `wasi:http`. The names are checked
+    /// before compiling.
+    pub fn from_bytes(engine: &Engine, bytes: &[u8], name: &str) -> anyhow::Result<Self> {
+        let kinds = [Kind::EddyPlugin, Kind::WasiHttpPlugin];
+        let (component, kind) = super::compile(engine, bytes, name, &kinds)?;
+        Self::from_component(engine, &component, kind, name)
+    }
+
+    /// Links a compiled plugin of `kind`.
+    pub(super) fn from_component(
+        engine: &Engine,
+        component: &Component,
+        kind: Kind,
+        name: &str,
+    ) -> anyhow::Result<Self> {
+        let mut linker = Linker::<PluginState>::new(engine);
+        // Plugins built by other toolchains import WASI; they get it with everything denied.
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| anyhow!("{e}"))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
+            .map_err(|e| anyhow!("{e}"))?;
+        let instance_pre = linker
+            .instantiate_pre(component)
+            .map_err(|e| anyhow!("{name} imports something plugins are not given: {e}"))?;
+        let pre = match kind {
+            Kind::WasiHttpPlugin => Pre::WasiHttp(
+                ProxyPre::new(instance_pre)
+                    .map_err(|e| anyhow!("{name} is not a wasi:http handler: {e}"))?,
+            ),
+            _ => Pre::Eddy(
+                EddyPre::new(instance_pre).map_err(|e| anyhow!("{name} is not a plugin: {e}"))?,
+            ),
+        };
+        Ok(Self {
+            name: name.into(),
+            pre,
+        })
+    }
+
+    /// The plugin's name (its path).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Creates an instance in a fresh Store.
+    ///
+    /// # Errors
+    /// Instantiation fails; when a limit is the cause, the message names it and its flag.
+    pub(super) fn instantiate(&self, settings: &PluginSettings) -> anyhow::Result<Live> {
+        let state = PluginState {
+            limiter: Limiter::new(settings.limits.clone()),
+            wasi: super::wasi::deny_all(&self.name, settings.frozen_clocks),
+            http: WasiHttpCtx::new(),
+            hooks: Hooks::new(
+                self.name.clone(),
+                settings.outbound.clone(),
+                settings.timeout,
+                settings.max_response_body,
+            ),
+            table: ResourceTable::new(),
+        };
+        let engine = match &self.pre {
+            Pre::Eddy(pre) => pre.engine(),
+            Pre::WasiHttp(pre) => pre.engine(),
+        };
+        let mut store = Store::new(engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(super::ticks(settings.timeout));
+        let bindings = match &self.pre {
+            Pre::Eddy(pre) => pre.instantiate(&mut store).map(Bindings::Eddy),
+            Pre::WasiHttp(pre) => pre.instantiate(&mut store).map(Bindings::WasiHttp),
+        };
+        match bindings {
+            Ok(bindings) => Ok(Live { store, bindings }),
+            Err(error) => {
+                let text = format!("{error:#}").replace('\n', " ");
+                let limiter = &store.data().limiter;
+                Err(anyhow!(
+                    "{}",
+                    settings.limits.explain(limiter, &text).unwrap_or(text)
+                ))
+            }
+        }
+    }
+
+    /// Instantiates the plugin once and drops it: a plugin that cannot be instantiated with
+    /// these settings is found at start-up, not at its first request.
+    ///
+    /// # Errors
+    /// One sentence naming the plugin and, when a limit is the cause, the limit and its flag.
+    pub fn trial(&self, settings: &PluginSettings) -> anyhow::Result<()> {
+        self.instantiate(settings)
+            .map(drop)
+            .map_err(|error| anyhow!("plugin {} cannot be instantiated: {error}", self.name))
+    }
+}
+
+/// The exports of one instance.
+pub(super) enum Bindings {
+    Eddy(EddyBindings),
+    WasiHttp(Proxy),
+}
+
+/// One instance and its Store.
+pub(super) struct Live {
+    pub(super) store: Store<PluginState>,
+    pub(super) bindings: Bindings,
+}
+
+/// What a plugin's `Store` holds: its limits, a WASI context that grants nothing but clocks,
+/// random and logged output, and `wasi:http` with outbound requests checked by `hooks`.
+pub struct PluginState {
+    pub(super) limiter: Limiter,
+    wasi: wasmtime_wasi::WasiCtx,
+    http: WasiHttpCtx,
+    hooks: Hooks,
+    table: ResourceTable,
+}
+
+impl wasmtime_wasi::WasiView for PluginState {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        wasmtime_wasi::WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for PluginState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}

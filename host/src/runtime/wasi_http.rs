@@ -1,0 +1,351 @@
+//! Standard `wasi:http` handlers as plugins: the eddy request the server guest parsed becomes
+//! a `wasi:http` incoming-request, `handle` runs synchronously under the plugin's deadline,
+//! and the outgoing response and its body are collected back into an eddy response.
+//!
+//! `wasi:http/types` and `wasi:http/outgoing-handler` are `wasmtime-wasi-http`'s; this module
+//! only converts at the edges, collects the body and decides outbound requests.
+//!
+//! The response body is written by the guest into a channel of 1 MiB pieces; from
+//! `response-outparam.set` on, a task on wasmtime-wasi's tokio runtime drains it while the
+//! guest runs, so a guest writing many MiB never waits on a reader that only starts after
+//! `handle` returns. The channel has room for the largest body taken, for guests that write
+//! before they set the response.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use wasmtime::Store;
+use wasmtime_wasi::runtime::{AbortOnDropJoinHandle, in_tokio, spawn};
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::p2::bindings::sync::Proxy;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks, WasiHttpView as _};
+
+use super::plugin_program::PluginState;
+use super::plugins::server_wit::eddy::http::types::{Request, Response};
+
+/// Response headers dropped from a `wasi:http` response: the server guest frames the body
+/// and manages the connection itself.
+const FRAMING_HEADERS: &[&str] = &["content-length", "transfer-encoding", "connection"];
+
+/// Which outbound `wasi:http` requests plugins may send (`--allow-http-outbound`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HttpOutbound {
+    /// `(host, port)`, the host lowercase as written; no port allows every port.
+    allowed: Vec<(String, Option<u16>)>,
+}
+
+impl HttpOutbound {
+    /// Parses `HOST` and `HOST:PORT` entries.
+    ///
+    /// # Errors
+    /// An entry with an empty host or a port that is not a number.
+    pub fn new(entries: &[String]) -> Result<Self, String> {
+        let mut allowed = Vec::new();
+        for entry in entries {
+            let (host, port) = match entry.rsplit_once(':') {
+                Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => {
+                    let port: u16 = port.parse().map_err(|_| {
+                        format!("--allow-http-outbound {entry:?}: the port is not a number")
+                    })?;
+                    (host, Some(port))
+                }
+                _ => (entry.as_str(), None),
+            };
+            if host.is_empty() {
+                return Err(format!(
+                    "--allow-http-outbound {entry:?}: the host is empty"
+                ));
+            }
+            allowed.push((host.to_ascii_lowercase(), port));
+        }
+        Ok(Self { allowed })
+    }
+
+    /// Whether a request to `host` on `port` may be sent: names match as written, without
+    /// resolving anything.
+    pub fn allows(&self, host: &str, port: u16) -> bool {
+        self.allowed.iter().any(|(allowed, allowed_port)| {
+            allowed.eq_ignore_ascii_case(host) && allowed_port.is_none_or(|p| p == port)
+        })
+    }
+}
+
+/// The `wasi:http` hooks of one plugin Store: outbound requests are checked against the
+/// allow-list, and the timeouts of allowed ones are capped by the plugin's deadline.
+pub struct Hooks {
+    plugin: Arc<str>,
+    outbound: Arc<HttpOutbound>,
+    timeout: Duration,
+    max_body: usize,
+}
+
+impl Hooks {
+    /// Hooks for plugin `plugin`, whose response bodies may be `max_body` bytes.
+    pub fn new(
+        plugin: Arc<str>,
+        outbound: Arc<HttpOutbound>,
+        timeout: Duration,
+        max_body: usize,
+    ) -> Self {
+        Self {
+            plugin,
+            outbound,
+            timeout,
+            max_body,
+        }
+    }
+}
+
+type SendResult = wasmtime_wasi_http::Result<(
+    http::Response<WasiBody>,
+    Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+)>;
+
+impl WasiHttpHooks for Hooks {
+    /// Room for a whole body of the largest size taken, so that a guest writing its body
+    /// before `response-outparam.set` (when nothing reads it yet) does not wait on a reader.
+    fn p2_outgoing_body_buffer_chunks(&mut self) -> usize {
+        self.max_body / wasmtime_wasi_http::p2::DEFAULT_OUTGOING_BODY_CHUNK_SIZE + 2
+    }
+
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        drop(fut);
+        let uri = request.uri();
+        let host = uri.host().unwrap_or_default();
+        let port = uri
+            .port_u16()
+            .unwrap_or(if uri.scheme_str() == Some("https") {
+                443
+            } else {
+                80
+            });
+        if !self.outbound.allows(host, port) {
+            tracing::warn!(
+                plugin = %self.plugin,
+                "denied an outbound request to {host}:{port} (HTTP-request-denied); \
+                 allow it with --allow-http-outbound {host}:{port}"
+            );
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        let cap =
+            |asked: Option<Duration>| Some(asked.map_or(self.timeout, |t| t.min(self.timeout)));
+        let options = RequestOptions {
+            connect_timeout: cap(options.and_then(|o| o.connect_timeout)),
+            first_byte_timeout: cap(options.and_then(|o| o.first_byte_timeout)),
+            between_bytes_timeout: cap(options.and_then(|o| o.between_bytes_timeout)),
+        };
+        Box::new(async move {
+            let (response, io) =
+                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            Ok((
+                response.map(|body| body.boxed_unsync()),
+                Box::new(io) as Box<dyn Future<Output = _> + Send>,
+            ))
+        })
+    }
+}
+
+/// Why a call produced no response.
+pub enum CallError {
+    /// The guest trapped: its Store is poisoned.
+    Trap(wasmtime::Error),
+    /// The guest returned without a usable response (a 500, the instance is dropped).
+    Failed(String),
+}
+
+/// What `response-outparam.set` delivered: the head, and the task collecting the body.
+type Delivered = Result<
+    (
+        http::response::Parts,
+        AbortOnDropJoinHandle<Result<Vec<u8>, String>>,
+    ),
+    ErrorCode,
+>;
+
+/// Calls `handle` with `request` and collects the response, at most `max_body` bytes of
+/// body, all within `deadline` from `started`.
+pub fn call(
+    store: &mut Store<PluginState>,
+    proxy: &Proxy,
+    request: &Request,
+    max_body: usize,
+    started: Instant,
+    deadline: Duration,
+) -> Result<Response, CallError> {
+    let incoming = match incoming(request) {
+        Ok(incoming) => incoming,
+        Err(reason) => return Ok(plain(400, &reason)),
+    };
+    let scheme = if request.protocol == "https" {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    };
+    let delivered: Arc<Mutex<Option<Delivered>>> = Arc::default();
+    let slot = delivered.clone();
+    let mut http = store.data_mut().http();
+    let request_resource = http
+        .new_incoming_request(scheme, incoming)
+        .map_err(CallError::Trap)?;
+    let outparam = http
+        .new_response_outparam_from_callback(move |result| {
+            let outcome = result.map(|response| {
+                let (parts, body) = response.into_parts();
+                (parts, spawn(collect(body, max_body)))
+            });
+            *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome);
+        })
+        .map_err(CallError::Trap)?;
+    proxy
+        .wasi_http_incoming_handler()
+        .call_handle(&mut *store, request_resource, outparam)
+        .map_err(CallError::Trap)?;
+    let outcome = delivered
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    match outcome {
+        None => Err(CallError::Failed(
+            "handle returned without setting a response".into(),
+        )),
+        Some(Err(code)) => Err(CallError::Failed(format!(
+            "handle set an error instead of a response: {code:?}"
+        ))),
+        Some(Ok((parts, body))) => {
+            let left = deadline.saturating_sub(started.elapsed());
+            match in_tokio(async move { tokio::time::timeout(left, body).await }) {
+                Ok(Ok(body)) => Ok(response(&parts, body)),
+                Ok(Err(reason)) => Err(CallError::Failed(reason)),
+                Err(_) => Err(CallError::Failed(format!(
+                    "the response body was not finished within {deadline:?}"
+                ))),
+            }
+        }
+    }
+}
+
+/// Reads a response body to its end, refusing more than `max` bytes.
+async fn collect(mut body: HyperOutgoingBody, max: usize) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| format!("the response body failed: {e}"))?;
+        if let Ok(data) = frame.into_data() {
+            if bytes.len().saturating_add(data.len()) > max {
+                return Err(format!(
+                    "the response body is larger than {max} bytes (--max-write-buffer-size)"
+                ));
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
+    Ok(bytes)
+}
+
+/// Builds the `wasi:http` request from the eddy one; why not, when it cannot.
+fn incoming(request: &Request) -> Result<http::Request<Full<Bytes>>, String> {
+    let scheme = if request.protocol == "https" {
+        "https"
+    } else {
+        "http"
+    };
+    let target = if request.query.is_empty() {
+        request.path.clone()
+    } else {
+        format!("{}?{}", request.path, request.query)
+    };
+    let uri = http::Uri::builder()
+        .scheme(scheme)
+        .authority(request.host.as_str())
+        .path_and_query(target)
+        .build()
+        .map_err(|e| format!("the request target cannot be given to a wasi:http handler: {e}"))?;
+    let mut builder = http::Request::builder()
+        .method(request.method.as_bytes())
+        .uri(uri)
+        .version(if request.version == "HTTP/1.0" {
+            http::Version::HTTP_10
+        } else {
+            http::Version::HTTP_11
+        });
+    for (name, value) in &request.headers {
+        builder = builder.header(name.as_str(), value.as_slice());
+    }
+    builder
+        .body(Full::new(Bytes::copy_from_slice(&request.body)))
+        .map_err(|e| format!("the request cannot be given to a wasi:http handler: {e}"))
+}
+
+/// Builds the eddy response from the collected head and body.
+fn response(parts: &http::response::Parts, body: Vec<u8>) -> Response {
+    let headers = parts
+        .headers
+        .iter()
+        .filter(|(name, _)| !FRAMING_HEADERS.contains(&name.as_str()))
+        .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
+        .collect();
+    Response {
+        status: parts.status.as_u16(),
+        headers,
+        body,
+    }
+}
+
+fn plain(status: u16, text: &str) -> Response {
+    Response {
+        status,
+        headers: vec![("content-type".into(), b"text/plain".to_vec())],
+        body: format!("{text}\n").into_bytes(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outbound_names_match_as_written() {
+        let outbound = HttpOutbound::new(&["Example.com:8080".into(), "api.test".into()])
+            .expect("entries parse");
+        assert!(outbound.allows("example.com", 8080));
+        assert!(!outbound.allows("example.com", 80));
+        assert!(outbound.allows("api.test", 443));
+        assert!(!outbound.allows("127.0.0.1", 80));
+        assert!(HttpOutbound::new(&[":80".into()]).is_err());
+        assert!(HttpOutbound::new(&["a:b".into()]).is_err());
+        assert!(!HttpOutbound::default().allows("localhost", 80));
+    }
+
+    #[test]
+    fn requests_convert_with_host_query_and_headers() {
+        let request = Request {
+            method: "POST".into(),
+            uri: "/p?q=1".into(),
+            path: "/p".into(),
+            query: "q=1".into(),
+            version: "HTTP/1.1".into(),
+            headers: vec![("X-Test".into(), b"yes".to_vec())],
+            body: b"body".to_vec(),
+            remote_ip: "127.0.0.1".into(),
+            protocol: "http".into(),
+            host: "example.test:8888".into(),
+            start_time: 0,
+        };
+        let converted = incoming(&request).expect("converts");
+        assert_eq!(converted.uri(), "http://example.test:8888/p?q=1");
+        assert_eq!(converted.method(), http::Method::POST);
+        assert_eq!(converted.headers()["x-test"], "yes");
+        let bad = Request {
+            host: "bad host".into(),
+            ..request
+        };
+        assert!(incoming(&bad).is_err());
+    }
+}

@@ -1,0 +1,153 @@
+//! Standard `wasi:http` handlers as plugins (a Rust component built with the `wasip2` crate,
+//! exporting `wasi:http/incoming-handler@0.2.4`), over real sockets: both isolation modes,
+//! keep-alive, a multi-MiB body written through the stream, traps, and outbound requests
+//! denied unless allowed.
+
+mod util;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::Duration;
+
+use util::{Eddy, guest, read_response, roundtrip};
+
+fn serve(extra: &[&str]) -> Eddy {
+    let plugin = guest("wasi-http").to_str().expect("utf-8 path").to_owned();
+    let mut args = vec![
+        "--listen",
+        "127.0.0.1:0",
+        "--workers",
+        "1",
+        "--handler",
+        &plugin,
+    ];
+    args.extend_from_slice(extra);
+    Eddy::serve(&args)
+}
+
+fn get(target: &str) -> Vec<u8> {
+    format!("GET {target} HTTP/1.1\r\nHost: eddy.test\r\n\r\n").into_bytes()
+}
+
+#[test]
+fn hello_answers_under_both_isolation_modes_with_keep_alive() {
+    for isolation in ["worker", "request"] {
+        let server = serve(&["--isolation", isolation]);
+        let mut conn = server.connect();
+        let mut counts = Vec::new();
+        for _ in 0..3 {
+            conn.write_all(&get("/")).expect("write");
+            let response = read_response(&mut conn, false);
+            assert_eq!(response.status, 200, "{isolation}: {}", response.head);
+            assert_eq!(response.text(), "hello from wasi:http\n");
+            conn.write_all(&get("/count")).expect("write");
+            counts.push(read_response(&mut conn, false).text());
+        }
+        let expected = match isolation {
+            // One instance answers every request: its counter goes on.
+            "worker" => ["2", "4", "6"],
+            // A fresh instance per request: the counter starts again each time.
+            _ => ["1", "1", "1"],
+        };
+        assert_eq!(counts, expected, "{isolation}");
+    }
+}
+
+#[test]
+fn requests_arrive_with_method_authority_headers_and_body() {
+    let server = serve(&[]);
+    let response = roundtrip(
+        server.addr,
+        b"POST /echo?x=1 HTTP/1.1\r\nHost: eddy.test:8080\r\nX-Test: yes\r\nContent-Length: 5\r\n\r\nhello",
+    );
+    assert_eq!(response.status, 200, "{}", response.head);
+    assert_eq!(
+        response.text(),
+        "Method::Post eddy.test:8080 x-test=yes body=hello"
+    );
+}
+
+#[test]
+fn a_body_of_several_mib_arrives_whole() {
+    let server = serve(&[]);
+    let size = 6 * 1024 * 1024 + 7;
+    let mut conn = server.connect();
+    conn.write_all(&get(&format!("/big?n={size}")))
+        .expect("write");
+    let response = read_response(&mut conn, false);
+    assert_eq!(response.status, 200, "{}", response.head);
+    assert_eq!(response.body.len(), size);
+    assert!(
+        response
+            .body
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| b == b'a' + (i % 26) as u8),
+        "the body is not what the handler wrote"
+    );
+    // The connection carries on.
+    conn.write_all(&get("/")).expect("write");
+    assert_eq!(read_response(&mut conn, false).status, 200);
+}
+
+#[test]
+fn a_trap_costs_one_500_and_the_next_request_gets_200() {
+    let server = serve(&[]);
+    let mut conn = server.connect();
+    conn.write_all(&get("/trap")).expect("write");
+    let response = read_response(&mut conn, false);
+    assert_eq!(response.status, 500, "{}", response.head);
+    let mut conn = server.connect();
+    conn.write_all(&get("/")).expect("write");
+    assert_eq!(read_response(&mut conn, false).status, 200);
+    let log = server.wait_stderr("trapped on GET /trap");
+    assert!(log.contains("the handler panicked on purpose"), "{log}");
+    let log = server.wait_stderr("wasm backtrace:");
+    assert!(log.contains("unreachable"), "{log}");
+}
+
+/// A one-shot HTTP server answering 204 to whatever connects.
+fn upstream() -> (TcpListener, std::net::SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    (listener, addr)
+}
+
+#[test]
+fn outbound_requests_are_denied_and_logged() {
+    let (listener, addr) = upstream();
+    listener.set_nonblocking(true).expect("nonblocking");
+    let server = serve(&[]);
+    let response = roundtrip(server.addr, &get(&format!("/outbound?to={addr}")));
+    assert_eq!(response.status, 200, "{}", response.head);
+    assert_eq!(response.text(), "failed: ErrorCode::HttpRequestDenied");
+    let log = server.wait_stderr("denied an outbound request");
+    assert!(
+        log.contains(&format!("--allow-http-outbound {addr}")),
+        "{log}"
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(listener.accept().is_err(), "the plugin reached upstream");
+}
+
+#[test]
+fn allowed_outbound_requests_are_sent() {
+    let (listener, addr) = upstream();
+    let answer = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().expect("accept");
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+            head.push(byte[0]);
+        }
+        conn.write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+            .expect("answer");
+        String::from_utf8_lossy(&head).into_owned()
+    });
+    let allowed = addr.to_string();
+    let server = serve(&["--allow-http-outbound", &allowed]);
+    let response = roundtrip(server.addr, &get(&format!("/outbound?to={addr}")));
+    assert_eq!(response.text(), "status: 204");
+    let head = answer.join().expect("upstream");
+    assert!(head.starts_with("GET / HTTP/1.1\r\n"), "{head}");
+}
