@@ -74,7 +74,19 @@ fn a_body_of_several_mib_arrives_whole() {
     let mut conn = server.connect();
     conn.write_all(&get(&format!("/big?n={size}")))
         .expect("write");
-    let response = read_response(&mut conn, false);
+    assert_big_body(&mut conn, size);
+    // Written before `response-outparam.set`, when nothing reads it yet.
+    conn.write_all(&get(&format!("/early?n={size}")))
+        .expect("write");
+    assert_big_body(&mut conn, size);
+    // The connection carries on.
+    conn.write_all(&get("/")).expect("write");
+    assert_eq!(read_response(&mut conn, false).status, 200);
+}
+
+#[track_caller]
+fn assert_big_body(conn: &mut std::net::TcpStream, size: usize) {
+    let response = read_response(conn, false);
     assert_eq!(response.status, 200, "{}", response.head);
     assert_eq!(response.body.len(), size);
     assert!(
@@ -85,9 +97,6 @@ fn a_body_of_several_mib_arrives_whole() {
             .all(|(i, &b)| b == b'a' + (i % 26) as u8),
         "the body is not what the handler wrote"
     );
-    // The connection carries on.
-    conn.write_all(&get("/")).expect("write");
-    assert_eq!(read_response(&mut conn, false).status, 200);
 }
 
 #[test]
@@ -104,6 +113,15 @@ fn a_trap_costs_one_500_and_the_next_request_gets_200() {
     assert!(log.contains("the handler panicked on purpose"), "{log}");
     let log = server.wait_stderr("wasm backtrace:");
     assert!(log.contains("unreachable"), "{log}");
+}
+
+#[test]
+fn a_handler_that_sets_no_response_costs_one_500() {
+    let server = serve(&[]);
+    let response = roundtrip(server.addr, &get("/silent"));
+    assert_eq!(response.status, 500, "{}", response.head);
+    assert_eq!(roundtrip(server.addr, &get("/")).status, 200);
+    server.wait_stderr("failed on GET /silent: handle returned without setting a response");
 }
 
 /// A one-shot HTTP server answering 204 to whatever connects.
@@ -150,4 +168,43 @@ fn allowed_outbound_requests_are_sent() {
     assert_eq!(response.text(), "status: 204");
     let head = answer.join().expect("upstream");
     assert!(head.starts_with("GET / HTTP/1.1\r\n"), "{head}");
+}
+
+#[test]
+fn eddy_compile_precompiles_plugins_of_both_kinds() {
+    let dir = std::env::temp_dir().join(format!("eddy-compile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut compiled = Vec::new();
+    for name in ["hello", "wasi-http"] {
+        let output = dir.join(format!("{name}.cwasm"));
+        let (code, _, stderr) = util::eddy(
+            &[
+                "compile",
+                guest(name).to_str().expect("utf-8"),
+                "-o",
+                output.to_str().expect("utf-8"),
+            ],
+            Duration::from_secs(120),
+        );
+        assert_eq!(code, Some(0), "{stderr}");
+        compiled.push(output.to_str().expect("utf-8").to_owned());
+    }
+    let hello_route = format!("/hello={}", compiled[0]);
+    let server = Eddy::serve(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--handler",
+        &hello_route,
+        "--handler",
+        &compiled[1],
+    ]);
+    assert_eq!(
+        roundtrip(server.addr, &get("/hello")).text(),
+        "Hello, world!"
+    );
+    assert_eq!(
+        roundtrip(server.addr, &get("/")).text(),
+        "hello from wasi:http\n"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -10,8 +10,10 @@
 //! and the guest calls per echoed line (from eddy's debug crossings report).
 //!
 //! `http` runs `wrk -t1 -c64 -d10s` against `eddy serve --handler hello.wasm` (1 worker, with
-//! `--isolation worker` and `--isolation request`), against the embedded default (an in-guest
-//! handler, no plugin), and against `native-peer hello` (mio + httparse), alternating.
+//! `--isolation worker` and `--isolation request`), against the same hello as a standard
+//! `wasi:http` handler (`tests/guests/wasi-http`, both isolation modes), against the embedded
+//! default (an in-guest handler, no plugin), and against `native-peer hello` (mio +
+//! httparse), alternating.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -343,6 +345,10 @@ fn eddy_http(args: &[&str]) -> Server {
 fn http(runs: usize) {
     let hello = eddy_host::guests::path("hello");
     let hello = hello.to_str().unwrap_or_else(|| fail("non-UTF-8 path"));
+    let wasi_hello = eddy_host::guests::path("wasi-http");
+    let wasi_hello = wasi_hello
+        .to_str()
+        .unwrap_or_else(|| fail("non-UTF-8 path"));
     let configs: Vec<(String, Box<dyn Fn() -> Server>)> = vec![
         (
             "native mio + httparse hello".into(),
@@ -359,6 +365,14 @@ fn http(runs: usize) {
         (
             "eddy serve --handler hello.wasm --isolation request".to_owned(),
             Box::new(move || eddy_http(&["--handler", hello, "--isolation", "request"])),
+        ),
+        (
+            "eddy serve --handler wasi-http.wasm (wasi:http)".to_owned(),
+            Box::new(move || eddy_http(&["--handler", wasi_hello])),
+        ),
+        (
+            "eddy serve --handler wasi-http.wasm --isolation request".to_owned(),
+            Box::new(move || eddy_http(&["--handler", wasi_hello, "--isolation", "request"])),
         ),
         (
             "eddy serve (embedded default, in-guest handler)".into(),

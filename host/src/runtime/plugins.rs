@@ -147,7 +147,7 @@ impl Plugins {
                 self.settings.timeout,
             ),
         };
-        let failure = match result {
+        let (verb, failure) = match result {
             Ok(response) => {
                 let slot = &mut self.slots[index];
                 slot.failures = 0;
@@ -159,16 +159,22 @@ impl Plugins {
             }
             Err(CallError::Trap(trap)) => {
                 let denial = live.store.data_mut().limiter.take_denial();
-                TrapReport::new(&trap, self.settings.timeout, "--handler-timeout", denial)
+                let timeout = self.settings.timeout;
+                let report = TrapReport::new(&trap, timeout, "--handler-timeout", denial);
+                ("trapped", report)
             }
-            Err(CallError::Failed(reason)) => TrapReport {
-                reason,
-                backtrace: String::new(),
-            },
+            // Returned without a usable response: no backtrace, but the same cost as a trap.
+            Err(CallError::Failed(reason)) => (
+                "failed",
+                TrapReport {
+                    reason,
+                    backtrace: String::new(),
+                },
+            ),
         };
         let name = &self.slots[index].program.name();
         let message = format!(
-            "{name} trapped on {} {}: {}",
+            "{name} {verb} on {} {}: {}",
             request.method,
             request.path,
             failure.message()

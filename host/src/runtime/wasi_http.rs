@@ -5,11 +5,12 @@
 //! `wasi:http/types` and `wasi:http/outgoing-handler` are `wasmtime-wasi-http`'s; this module
 //! only converts at the edges, collects the body and decides outbound requests.
 //!
-//! The response body is written by the guest into a channel of 1 MiB pieces; from
-//! `response-outparam.set` on, a task on wasmtime-wasi's tokio runtime drains it while the
-//! guest runs, so a guest writing many MiB never waits on a reader that only starts after
-//! `handle` returns. The channel has room for the largest body taken, for guests that write
-//! before they set the response.
+//! The response body is written by the guest into a channel of pieces of at most 64 KiB;
+//! from `response-outparam.set` on, a task on wasmtime-wasi's tokio runtime drains it while
+//! the guest runs, so a guest writing many MiB never waits on a reader that only starts
+//! after `handle` returns. Before `set`, the channel holds `--max-write-buffer-size` worth of
+//! full pieces; a guest that writes more pieces than that before setting its response waits
+//! for a reader that never comes, holding its worker (a known limit: toolchains set first).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -29,6 +30,9 @@ use super::plugins::server_wit::eddy::http::types::{Request, Response};
 /// Response headers dropped from a `wasi:http` response: the server guest frames the body
 /// and manages the connection itself.
 const FRAMING_HEADERS: &[&str] = &["content-length", "transfer-encoding", "connection"];
+
+/// The largest piece a guest may write to a body stream at once (its `check-write` budget).
+const BODY_PIECE: usize = 64 * 1024;
 
 /// Which outbound `wasi:http` requests plugins may send (`--allow-http-outbound`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -105,10 +109,15 @@ type SendResult = wasmtime_wasi_http::Result<(
 )>;
 
 impl WasiHttpHooks for Hooks {
-    /// Room for a whole body of the largest size taken, so that a guest writing its body
-    /// before `response-outparam.set` (when nothing reads it yet) does not wait on a reader.
+    /// Room for a whole body of the largest size taken, in pieces of `BODY_PIECE`, so that a
+    /// guest writing its body before `response-outparam.set` (when nothing reads it yet)
+    /// does not wait on a reader; the memory this can hold is about `max_body`.
     fn p2_outgoing_body_buffer_chunks(&mut self) -> usize {
-        self.max_body / wasmtime_wasi_http::p2::DEFAULT_OUTGOING_BODY_CHUNK_SIZE + 2
+        self.max_body / BODY_PIECE + 2
+    }
+
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        BODY_PIECE
     }
 
     fn send_request(

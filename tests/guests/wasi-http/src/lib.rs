@@ -5,7 +5,8 @@
 //! - `/`: `hello from wasi:http`; `/echo`: the method, authority, `x-test` header and body;
 //! - `/count`: how many requests this instance has answered (isolation);
 //! - `/big?n=BYTES`: a body of `n` bytes written through the outgoing-body stream;
-//! - `/trap`: panics; `/clock`: the wall clock in seconds;
+//!   `/early?n=BYTES`: the same, written before the response is set;
+//! - `/trap`: panics; `/silent`: returns without a response; `/clock`: the wall clock;
 //! - `/outbound?to=AUTHORITY`: sends `GET http://AUTHORITY/` and answers how it went.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,12 +54,13 @@ impl wasip2::exports::http::incoming_handler::Guest for Handler {
                 respond(out, 200, text.as_bytes());
             }
             "/count" => respond(out, 200, count.to_string().as_bytes()),
-            "/big" => {
+            "/big" | "/early" => {
                 let size: usize = argument("n").parse().unwrap_or(0);
                 let body: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
-                respond(out, 200, &body);
+                respond_when(out, 200, &body, path == "/early");
             }
             "/trap" => panic!("the handler panicked on purpose"),
+            "/silent" => drop(out),
             "/clock" => {
                 let now = wasip2::clocks::wall_clock::now();
                 respond(out, 200, now.seconds.to_string().as_bytes());
@@ -112,12 +114,21 @@ fn outbound(authority: &str) -> String {
 
 /// Sends a response, writing the body through the stream a piece at a time.
 fn respond(out: ResponseOutparam, status: u16, body: &[u8]) {
+    respond_when(out, status, body, false);
+}
+
+/// Sends a response; with `early`, the body is written before the response is set.
+fn respond_when(out: ResponseOutparam, status: u16, body: &[u8], early: bool) {
     let response = OutgoingResponse::new(Fields::new());
     let _ = response.set_status_code(status);
     let Ok(outgoing) = response.body() else {
         return;
     };
-    ResponseOutparam::set(out, Ok(response));
+    let mut out = Some(out);
+    let mut response = Some(response);
+    if !early && let (Some(out), Some(response)) = (out.take(), response.take()) {
+        ResponseOutparam::set(out, Ok(response));
+    }
     {
         let Ok(stream) = outgoing.write() else {
             return;
@@ -141,6 +152,9 @@ fn respond(out: ResponseOutparam, status: u16, body: &[u8]) {
         if stream.blocking_flush().is_err() {
             return;
         }
+    }
+    if let (Some(out), Some(response)) = (out, response) {
+        ResponseOutparam::set(out, Ok(response));
     }
     let _ = OutgoingBody::finish(outgoing, None);
 }

@@ -1,0 +1,80 @@
+//! Compiling components: the kind and the imports are checked by name first (milliseconds),
+//! then the component is compiled (through the cache) or a precompiled one loaded.
+
+use anyhow::anyhow;
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+use super::inspect::{self, Kind};
+use super::{PluginProgram, Program, cache};
+
+/// Compiles a component that must be one of `kinds`: a `.wasm` file's import and export names
+/// are checked *before* compiling, so a wrong file is refused at once.
+pub(super) fn compile(
+    engine: &Engine,
+    bytes: &[u8],
+    name: &str,
+    kinds: &[Kind],
+) -> anyhow::Result<(Component, Kind)> {
+    if Engine::detect_precompiled(bytes).is_some() {
+        // SAFETY: precompiled files are only produced by `eddy compile` on this machine and are
+        // trusted like the binary itself; wasmtime checks they match this engine's settings.
+        let component = unsafe { Component::deserialize(engine, bytes) }
+            .map_err(|e| anyhow!("{name} is a precompiled component this eddy cannot load: {e}"))?;
+        let ty = component.component_type();
+        let shape = inspect::Shape {
+            imports: ty.imports(engine).map(|(n, _)| n.to_owned()).collect(),
+            exports: ty.exports(engine).map(|(n, _)| n.to_owned()).collect(),
+        };
+        let kind = inspect::check(&shape, kinds).map_err(|e| anyhow!("{name} {e}"))?;
+        return Ok((component, kind));
+    }
+    let shape = inspect::shape(bytes).map_err(|e| anyhow!("{name} {e}"))?;
+    let kind = inspect::check(&shape, kinds).map_err(|e| anyhow!("{name} {e}"))?;
+    let component = cache::compile_cached(engine, bytes, name)
+        .map_err(|e| anyhow!("{name} is not a valid WebAssembly component: {e}"))?;
+    Ok((component, kind))
+}
+
+/// Precompiles a component for this engine (`eddy compile`): a server guest or a plugin of
+/// either kind, checked (names first, then the linker) before its machine code is written.
+///
+/// # Errors
+/// The bytes are not a component eddy runs.
+pub fn precompile(engine: &Engine, bytes: &[u8], name: &str) -> anyhow::Result<Vec<u8>> {
+    let kinds = [Kind::Server, Kind::EddyPlugin, Kind::WasiHttpPlugin];
+    let (component, kind) = compile(engine, bytes, name, &kinds)?;
+    match kind {
+        Kind::Server => drop(Program::from_component(engine, &component, name)?),
+        Kind::EddyPlugin | Kind::WasiHttpPlugin => {
+            drop(PluginProgram::from_component(
+                engine, &component, kind, name,
+            )?);
+        }
+    }
+    component.serialize().map_err(|e| anyhow!("{e}"))
+}
+
+/// Checks by name, without compiling, that `bytes` are a plugin of either kind importing only
+/// what plugins are given.
+///
+/// # Errors
+/// One sentence, starting with `name`, saying what the bytes are instead.
+pub fn check_plugin(bytes: &[u8], name: &str) -> anyhow::Result<()> {
+    if Engine::detect_precompiled(bytes).is_some() {
+        // Checked on the compiled component's types when it is loaded.
+        return Ok(());
+    }
+    let shape = inspect::shape(bytes).map_err(|e| anyhow!("{name} {e}"))?;
+    inspect::check(&shape, &[Kind::EddyPlugin, Kind::WasiHttpPlugin])
+        .map(drop)
+        .map_err(|e| anyhow!("{name} {e}"))
+}
+
+/// The names of everything a component imports, read without compiling it.
+///
+/// # Errors
+/// The bytes are not a component.
+pub fn component_imports(bytes: &[u8]) -> anyhow::Result<Vec<String>> {
+    Ok(inspect::shape(bytes).map_err(|e| anyhow!("{e}"))?.imports)
+}
