@@ -3,7 +3,9 @@
 // component runs under `wasmtime serve` and other wasi:http hosts. Build and serve it:
 //
 //   examples/javascript/build -w wasi:http/proxy examples/javascript/fetch.js
-//   cargo run --release -- serve --handler target/javascript/fetch.wasm
+//   cargo run --release -- serve --handler target/javascript/fetch.wasm --isolation request
+//
+// (componentize-js 0.23 answers one fetch event per instance: see docs/plugins.md.)
 //   curl -d 'some body' http://127.0.0.1:8888/echo
 
 addEventListener("fetch", (event) =>

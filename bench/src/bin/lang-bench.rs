@@ -28,7 +28,6 @@ fn fail(message: &str) -> ! {
 /// A server process, killed on drop.
 struct Server {
     child: Child,
-    addr: SocketAddr,
 }
 
 impl Drop for Server {
@@ -83,7 +82,7 @@ fn start(mut command: Command, addr: SocketAddr) -> (Server, Duration) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| fail(&format!("start {command:?}: {e}")));
-    let mut server = Server { child, addr };
+    let mut server = Server { child };
     loop {
         if answers(addr) {
             return (server, started.elapsed());
