@@ -4,7 +4,7 @@
 //! Run through `bench/run languages`, which builds every component and wasmtime first.
 //!
 //! ```text
-//! lang-bench --rust-wasi-http PATH --python PATH --javascript PATH --wasmtime PATH [--duration 10s]
+//! lang-bench --rust-wasi-http PATH --python PATH --javascript PATH [--wasmtime PATH] [--duration 10s]
 //! ```
 //!
 //! Per row: the time from starting the server to its first 200 response with an empty
@@ -261,7 +261,13 @@ fn main() {
             rows.push(eddy_row(&eddy, name, component, isolation, &duration));
         }
     }
-    let peer = wasmtime_row(&path("--wasmtime"), &handlers[1].1, &duration);
+    let Some(wasmtime) = arg("--wasmtime") else {
+        print(&rows);
+        println!();
+        println!("(no --wasmtime: the `wasmtime serve` peer was not measured)");
+        return;
+    };
+    let peer = wasmtime_row(Path::new(&wasmtime), &handlers[1].1, &duration);
     let ratio = |isolation: &str| {
         let row = rows
             .iter()
