@@ -5,10 +5,11 @@
 //! `wasi:http/types` and `wasi:http/outgoing-handler` are `wasmtime-wasi-http`'s; this module
 //! only converts at the edges, collects the body and decides outbound requests.
 //!
-//! The response body is written by the guest into a channel of pieces of at most 64 KiB;
-//! from `response-outparam.set` on, a task on wasmtime-wasi's tokio runtime drains it while
-//! the guest runs, so a guest writing many MiB never waits on a reader that only starts
-//! after `handle` returns. Before `set`, the channel holds `--max-write-buffer-size` worth of
+//! The response body is written by the guest into a channel of pieces of at most 64 KiB.
+//! When `handle` returns, the worker thread reads it; if the guest is still writing 5 ms
+//! after `response-outparam.set`, a task on wasmtime-wasi's tokio runtime drains it
+//! meanwhile, so a guest writing many MiB never waits on a reader that only starts after
+//! `handle` returns. Before `set`, the channel holds `--max-write-buffer-size` worth of
 //! full pieces; a guest that writes more pieces than that before setting its response waits
 //! for a reader that never comes, holding its worker (a known limit: toolchains set first).
 
@@ -170,14 +171,29 @@ pub enum CallError {
     Failed(String),
 }
 
-/// What `response-outparam.set` delivered: the head, and the task collecting the body.
+/// A response body not read yet, taken by whichever reader comes first: the worker thread
+/// once `handle` returns, or the drain task if the guest is still writing after
+/// `DRAIN_AFTER` (it may be waiting for room in the channel).
+type Unread = Arc<Mutex<Option<HyperOutgoingBody>>>;
+
+/// What `response-outparam.set` delivered: the head, the body, and the drain task.
 type Delivered = Result<
     (
         http::response::Parts,
-        AbortOnDropJoinHandle<Result<Vec<u8>, String>>,
+        Unread,
+        AbortOnDropJoinHandle<Option<Result<Vec<u8>, String>>>,
     ),
     ErrorCode,
 >;
+
+/// How long after `response-outparam.set` a body still unread is drained by a task on the
+/// tokio runtime instead of the worker thread. Most handlers return well before: their body is
+/// then read on the worker thread, without a hand-off between threads.
+const DRAIN_AFTER: Duration = Duration::from_millis(5);
+
+fn take(unread: &Unread) -> Option<HyperOutgoingBody> {
+    unread.lock().unwrap_or_else(PoisonError::into_inner).take()
+}
 
 /// Calls `handle` with `request` and collects the response, at most `max_body` bytes of
 /// body, all within `deadline` from `started`.
@@ -208,7 +224,14 @@ pub fn call(
         .new_response_outparam_from_callback(move |result| {
             let outcome = result.map(|response| {
                 let (parts, body) = response.into_parts();
-                (parts, spawn(collect(body, max_body)))
+                let unread: Unread = Arc::new(Mutex::new(Some(body)));
+                let for_drain = unread.clone();
+                let drain = spawn(async move {
+                    tokio::time::sleep(DRAIN_AFTER).await;
+                    let body = take(&for_drain)?;
+                    Some(collect(body, max_body).await)
+                });
+                (parts, unread, drain)
             });
             *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome);
         })
@@ -228,9 +251,19 @@ pub fn call(
         Some(Err(code)) => Err(CallError::Failed(format!(
             "handle set an error instead of a response: {code:?}"
         ))),
-        Some(Ok((parts, body))) => {
+        Some(Ok((parts, unread, drain))) => {
             let left = deadline.saturating_sub(started.elapsed());
-            match in_tokio(async move { tokio::time::timeout(left, body).await }) {
+            let collected = match take(&unread) {
+                Some(body) => {
+                    drop(drain);
+                    in_tokio(
+                        async move { tokio::time::timeout(left, collect(body, max_body)).await },
+                    )
+                }
+                None => in_tokio(async move { tokio::time::timeout(left, drain).await })
+                    .map(|drained| drained.unwrap_or_else(|| Err("the body was lost".into()))),
+            };
+            match collected {
                 Ok(Ok(body)) => Ok(response(&parts, body)),
                 Ok(Err(reason)) => Err(CallError::Failed(reason)),
                 Err(_) => Err(CallError::Failed(format!(
