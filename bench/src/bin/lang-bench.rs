@@ -10,6 +10,7 @@
 //! Per row: the time from starting the server to its first 200 response with an empty
 //! compile cache (cold) and with the cache filled by the cold start (warm), then
 //! `wrk -t1 -c16 -d10s --latency`: requests/s and p99, and the server's resident set after it.
+//! Every eddy row runs with `--workers 1 --plugin-max-memory 128MiB`.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -164,6 +165,9 @@ fn eddy_row(eddy: &Path, name: &str, component: &Path, isolation: &str, duration
             .arg("--handler")
             .arg(component)
             .args(["--isolation", isolation])
+            // A reused componentize-js instance's SpiderMonkey heap outgrows the 64 MiB
+            // default within about 80,000 requests (one 500, then a fresh instance).
+            .args(["--plugin-max-memory", "128MiB"])
             .env("EDDY_LOG", "warn");
         command
     };
