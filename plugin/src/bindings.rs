@@ -7,8 +7,9 @@
 use eddy_http::request::RequestParts;
 use eddy_http::{Handler, HeaderMap, Request, Response, Version};
 
+// The whole `wit/` directory, as every plugin author's toolchain reads it (docs/wit.md).
 wit_bindgen::generate!({
-    path: "../wit/http",
+    path: "../wit",
     world: "eddy:http/plugin",
     pub_export_macro: true,
     export_macro_name: "export_plugin",

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod components;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -38,6 +40,13 @@ impl Eddy {
     /// Starts `eddy serve ARGS...` and waits until it listens.
     #[track_caller]
     pub fn serve(args: &[&str]) -> Self {
+        Self::serve_within(args, Duration::from_secs(60))
+    }
+
+    /// Starts `eddy serve ARGS...` and waits up to `limit` until it listens (a cold compile of
+    /// a large component takes a while).
+    #[track_caller]
+    pub fn serve_within(args: &[&str], limit: Duration) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_eddy"))
             .arg("serve")
             .args(args)
@@ -51,7 +60,7 @@ impl Eddy {
         );
         collect(child.stdout.take().expect("piped"), stdout.clone());
         collect(child.stderr.take().expect("piped"), stderr.clone());
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + limit;
         loop {
             let found = listening_addr(&stderr.lock().expect("lock"));
             if let Some(addr) = found {
