@@ -166,27 +166,34 @@ fn the_body_timeout_is_a_deadline_for_the_whole_body() {
     );
 }
 
-#[test]
-fn a_steady_slow_reader_gets_the_whole_response() {
+/// Serves the streamer guest with `--write-timeout write_timeout` and asks it for an 8 MiB
+/// response on a connection whose receive window is `window` bytes, so the server's progress
+/// follows the reader's pace.
+fn ask_for_8_mib(write_timeout: &str, window: usize) -> (Eddy, TcpStream) {
     let eddy = Eddy::serve(&[
         guest("streamer").to_str().expect("utf-8"),
         "--listen",
         "127.0.0.1:0",
         "--write-timeout",
-        "3s",
+        write_timeout,
         "--workers",
         "1",
     ]);
     let socket =
         socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-    // A small receive window, so the server's progress follows the reader's pace.
-    socket.set_recv_buffer_size(64 * 1024).expect("rcvbuf");
+    socket.set_recv_buffer_size(window).expect("rcvbuf");
     socket.connect(&eddy.addr.into()).expect("connect");
     let mut stream: TcpStream = socket.into();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
     write_all(&mut stream, b"GET /big?mb=8 HTTP/1.1\r\nHost: a\r\n\r\n");
+    (eddy, stream)
+}
+
+#[test]
+fn a_steady_slow_reader_gets_the_whole_response() {
+    let (eddy, mut stream) = ask_for_8_mib("3s", 64 * 1024);
     // Read 32 KiB every 100 ms (about 320 KB/s): steady progress, yet each 1 MiB takes
     // longer than the 3 s write timeout.
     let total = 8 * 1024 * 1024;
@@ -227,19 +234,7 @@ fn read_some(stream: &mut TcpStream, buf: &mut [u8]) -> usize {
 
 #[test]
 fn a_cut_response_is_logged_as_incomplete() {
-    let eddy = Eddy::serve(&[
-        guest("streamer").to_str().expect("utf-8"),
-        "--listen",
-        "127.0.0.1:0",
-        "--write-timeout",
-        "1s",
-    ]);
-    let socket =
-        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-    socket.set_recv_buffer_size(16 * 1024).expect("rcvbuf");
-    socket.connect(&eddy.addr.into()).expect("connect");
-    let mut stream: TcpStream = socket.into();
-    write_all(&mut stream, b"GET /big?mb=8 HTTP/1.1\r\nHost: a\r\n\r\n");
+    let (eddy, _stream) = ask_for_8_mib("1s", 16 * 1024);
     // Never read: the server makes no progress and cuts the response after 1 s.
     let log = eddy.wait_stderr("incomplete");
     let line = log
