@@ -3,6 +3,7 @@
 //!
 //! The host never interprets protocol bytes; guests never touch a socket, clock or file.
 
+pub mod access_log;
 pub mod admission;
 pub mod cli;
 pub mod event_loop;
