@@ -128,6 +128,9 @@ pub struct Results {
     pub workers: Option<Workers>,
     /// Echo stream MiB/s: eddy, native.
     pub echo: (f64, f64),
+    /// 1 − (access log on / off) requests/s, the median over rounds of each round's pair (the
+    /// two rows run back to back, so pairing cancels load that drifts between rounds).
+    pub access_log_cost: f64,
 }
 
 impl Results {
@@ -176,6 +179,13 @@ pub fn run(options: &Options) {
         idle: idle_memory(&rows, options.idle_connections),
         workers: workers::measure(options.rounds, &options.duration),
         echo: (median(eddy_echo), median(native_echo)),
+        access_log_cost: median(
+            measured[HANDLER]
+                .iter()
+                .zip(&measured[HANDLER_NO_LOG])
+                .map(|(on, off)| 1.0 - on.rate / off.rate)
+                .collect(),
+        ),
     };
     print_idle(&results, options.idle_connections);
     print_workers(results.workers.as_ref());

@@ -62,7 +62,8 @@ fn main() {
 }
 
 fn usage() -> ! {
-    fail(USAGE)
+    eprintln!("{USAGE}");
+    std::process::exit(2);
 }
 
 /// The median of some measurements (the upper one of an even count).
