@@ -12,10 +12,11 @@ use anyhow::{Context as _, anyhow};
 use clap::{Args, Parser, Subcommand};
 
 use crate::admission::Admission;
-use crate::event_loop::{self, Mode, Shutdown, WorkerConfig};
+use crate::event_loop::{self, Mode, Shutdown};
 use crate::guests;
 use crate::policy::ConnectPolicy;
 use crate::runtime::{self, Isolation, PluginProgram, PluginSettings, Program};
+use crate::worker::{self, WorkerConfig};
 
 /// Tornado's networking core as a sandboxed WebAssembly component with a native host.
 #[derive(Parser, Debug)]
@@ -590,7 +591,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         index,
     };
     // What can never work is refused before anything listens: bad routes, limits too small.
-    event_loop::trial_start(&worker_config(0, options.clone()))?;
+    worker::trial_start(&worker_config(0, options.clone()))?;
     if budget < args.http.max_body_size {
         tracing::warn!(
             "--body-budget {budget} is below --max-body-size {}: larger bodies always get 503",
@@ -619,7 +620,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
                 .collect();
             thread::Builder::new()
                 .name(format!("eddy-worker-{index}"))
-                .spawn(move || event_loop::run_worker(config))
+                .spawn(move || worker::run_worker(config))
         })
         .collect::<Result<_, _>>()?;
     for handle in handles {
@@ -695,7 +696,7 @@ fn run_program(args: RunArgs) -> anyhow::Result<u8> {
         health_path: None,
         first_bytes_timeout: Duration::from_secs(10),
     };
-    let (code, crossings) = event_loop::run_worker(config)?;
+    let (code, crossings) = worker::run_worker(config)?;
     tracing::debug!(
         guest_calls = crossings.guest_calls,
         import_calls = crossings.import_calls,
