@@ -5,8 +5,8 @@ use anyhow::anyhow;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+use super::cache;
 use super::inspect::{self, Kind};
-use super::{PluginProgram, Program, cache};
 
 /// Compiles a component that must be one of `kinds`: a `.wasm` file's import and export names
 /// are checked *before* compiling, so a wrong file is refused at once.
@@ -34,25 +34,6 @@ pub(super) fn compile(
     let component = cache::compile_cached(engine, bytes, name)
         .map_err(|e| anyhow!("{name} is not a valid WebAssembly component: {e}"))?;
     Ok((component, kind))
-}
-
-/// Precompiles a component for this engine (`eddy compile`): a server guest or a plugin of
-/// either kind, checked (names first, then the linker) before its machine code is written.
-///
-/// # Errors
-/// The bytes are not a component eddy runs.
-pub fn precompile(engine: &Engine, bytes: &[u8], name: &str) -> anyhow::Result<Vec<u8>> {
-    let kinds = [Kind::Server, Kind::EddyPlugin, Kind::WasiHttpPlugin];
-    let (component, kind) = compile(engine, bytes, name, &kinds)?;
-    match kind {
-        Kind::Server => drop(Program::from_component(engine, &component, name)?),
-        Kind::EddyPlugin | Kind::WasiHttpPlugin => {
-            drop(PluginProgram::from_component(
-                engine, &component, kind, name,
-            )?);
-        }
-    }
-    component.serialize().map_err(|e| anyhow!("{e}"))
 }
 
 /// Checks by name, without compiling, that `bytes` are a plugin of either kind importing only

@@ -9,6 +9,9 @@
 
 use wasmtime::ResourceLimiter;
 
+/// Default cap on one guest's linear memory (`--max-memory`).
+pub const DEFAULT_MAX_MEMORY: usize = 256 * 1024 * 1024;
+
 /// Default cap on core instances per Store (`--max-instances`): componentize-py output
 /// instantiates 14, componentize-js 4, TinyGo and Rust 1–3.
 pub const DEFAULT_MAX_INSTANCES: usize = 64;

@@ -12,13 +12,13 @@ use std::time::Duration;
 use anyhow::anyhow;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
+use wasmtime_wasi_http::WasiHttpCtx;
 use wasmtime_wasi_http::p2::bindings::sync::{Proxy, ProxyPre};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::inspect::Kind;
 use super::limits::{Limiter, Limits};
-use super::plugins::{DEFAULT_HANDLER_TIMEOUT, DEFAULT_PLUGIN_MAX_MEMORY, Isolation};
-use super::wasi_http::{Hooks, HttpOutbound};
+use super::outbound::{Hooks, HttpOutbound};
+use super::plugin_state::PluginState;
 
 /// The plugin-side bindings (`eddy:http/plugin`: the `handler` export), sharing the types.
 #[allow(missing_docs)]
@@ -26,11 +26,29 @@ mod plugin_wit {
     wasmtime::component::bindgen!({
         path: "../wit/http",
         world: "eddy:http/plugin",
-        with: { "eddy:http/types": super::super::plugins::server_wit::eddy::http::types },
+        with: { "eddy:http/types": super::super::server_wit::eddy::http::types },
     });
 }
 
 use plugin_wit::{Plugin as EddyBindings, PluginPre as EddyPre};
+
+/// The interface a plugin exports, with its version.
+pub const HANDLER_INTERFACE: &str = "eddy:http/handler@0.1.0";
+
+/// Default limit on one plugin call (`--handler-timeout`); past it the call is interrupted.
+pub const DEFAULT_HANDLER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default cap on one plugin instance's linear memory (`--plugin-max-memory`).
+pub const DEFAULT_PLUGIN_MAX_MEMORY: usize = 64 * 1024 * 1024;
+
+/// How plugin instances are reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Isolation {
+    /// One instance per plugin per worker, reused until it traps (fast).
+    Worker,
+    /// A fresh instance for every request (nothing survives between requests).
+    Request,
+}
 
 /// Default cap on a `wasi:http` response body, when not given (`--max-write-buffer-size`).
 pub const DEFAULT_MAX_RESPONSE_BODY: usize = 16 * 1024 * 1024;
@@ -87,7 +105,7 @@ impl PluginProgram {
     /// before compiling.
     pub fn from_bytes(engine: &Engine, bytes: &[u8], name: &str) -> anyhow::Result<Self> {
         let kinds = [Kind::EddyPlugin, Kind::WasiHttpPlugin];
-        let (component, kind) = super::compile(engine, bytes, name, &kinds)?;
+        let (component, kind) = super::compile::compile(engine, bytes, name, &kinds)?;
         Self::from_component(engine, &component, kind, name)
     }
 
@@ -149,7 +167,7 @@ impl PluginProgram {
         };
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);
-        store.set_epoch_deadline(super::ticks(settings.timeout));
+        store.set_epoch_deadline(super::engine::ticks(settings.timeout));
         let bindings = match &self.pre {
             Pre::Eddy(pre) => pre.instantiate(&mut store).map(Bindings::Eddy),
             Pre::WasiHttp(pre) => pre.instantiate(&mut store).map(Bindings::WasiHttp),
@@ -189,33 +207,4 @@ pub(super) enum Bindings {
 pub(super) struct Live {
     pub(super) store: Store<PluginState>,
     pub(super) bindings: Bindings,
-}
-
-/// What a plugin's `Store` holds: its limits, a WASI context that grants nothing but clocks,
-/// random and logged output, and `wasi:http` with outbound requests checked by `hooks`.
-pub struct PluginState {
-    pub(super) limiter: Limiter,
-    wasi: wasmtime_wasi::WasiCtx,
-    http: WasiHttpCtx,
-    hooks: Hooks,
-    table: ResourceTable,
-}
-
-impl wasmtime_wasi::WasiView for PluginState {
-    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
-        wasmtime_wasi::WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl WasiHttpView for PluginState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.hooks,
-        }
-    }
 }

@@ -10,42 +10,15 @@
 
 use std::time::{Duration, Instant};
 
-use super::plugin_program::{Bindings, Live, PluginProgram, PluginSettings};
+use super::plugin_program::{Bindings, Isolation, Live, PluginProgram, PluginSettings};
 use super::trap::TrapReport;
 use super::wasi_http::{self, CallError};
 
-/// The server-side bindings (`eddy:http/server`: the `plugins` import).
-#[allow(missing_docs)]
-pub(super) mod server_wit {
-    wasmtime::component::bindgen!({
-        path: "../wit/http",
-        world: "eddy:http/server",
-    });
-}
-
-use server_wit::eddy::http::plugins::PluginError;
-use server_wit::eddy::http::types::{Request, Response};
-
-/// The interface a plugin exports, with its version.
-pub const HANDLER_INTERFACE: &str = "eddy:http/handler@0.1.0";
-
-/// Default limit on one plugin call (`--handler-timeout`); past it the call is interrupted.
-pub const DEFAULT_HANDLER_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Default cap on one plugin instance's linear memory (`--plugin-max-memory`).
-pub const DEFAULT_PLUGIN_MAX_MEMORY: usize = 64 * 1024 * 1024;
+use super::server_wit::eddy::http::plugins::PluginError;
+use super::server_wit::eddy::http::types::{Request, Response};
 
 /// The longest a crash-looping plugin waits before its next instance.
 pub const MAX_PLUGIN_BACKOFF: Duration = Duration::from_secs(5);
-
-/// How plugin instances are reused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Isolation {
-    /// One instance per plugin per worker, reused until it traps (fast).
-    Worker,
-    /// A fresh instance for every request (nothing survives between requests).
-    Request,
-}
 
 /// Trap records per plugin slot are at least this far apart; the ones in between are counted.
 const TRAP_REPORT_INTERVAL: Duration = Duration::from_secs(1);
@@ -132,7 +105,7 @@ impl Plugins {
         };
         let started = Instant::now();
         live.store
-            .set_epoch_deadline(super::ticks(self.settings.timeout));
+            .set_epoch_deadline(super::engine::ticks(self.settings.timeout));
         let result = match &live.bindings {
             Bindings::Eddy(bindings) => bindings
                 .eddy_http_handler()

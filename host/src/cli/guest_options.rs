@@ -1,0 +1,172 @@
+//! The options the host passes to the guest's `start`, as `(name, value)` pairs: written
+//! here, in one function, from the flags.
+
+use std::net::SocketAddr;
+
+use super::args::{GuestOptions, HttpOptions};
+
+/// Options for a guest's `start`, as `(name, value)` pairs.
+pub(super) type StartOptions = Vec<(String, String)>;
+
+/// What `eddy serve` passes beyond the options every guest gets.
+pub(super) struct ServeOptions<'a> {
+    /// The HTTP server guest's flags.
+    pub http: &'a HttpOptions,
+    /// Request-body bytes one worker may buffer (see [`body_budget`]).
+    pub body_budget: u64,
+    /// The `--handler` patterns, in order: route `i` goes to plugin `i`.
+    pub routes: &'a [String],
+    /// The first listen address, the host of HTTP/1.0 requests without `Host`; not known
+    /// yet in the trial start.
+    pub default_host: Option<SocketAddr>,
+}
+
+/// Writes the start-up options: the buffer caps every guest gets, then with `serve` the
+/// HTTP flags, the body budget, one `route` per plugin and the default host.
+///
+/// Sizes are in bytes, durations in milliseconds, switches `true`/`false`; repeated flags
+/// are repeated pairs.
+pub(super) fn start_options(
+    guest: &GuestOptions,
+    serve: Option<&ServeOptions<'_>>,
+) -> StartOptions {
+    let mut out: StartOptions = vec![
+        ("max-buffer-size".into(), guest.max_buffer_size.to_string()),
+        (
+            "max-write-buffer-size".into(),
+            guest.max_write_buffer_size.to_string(),
+        ),
+    ];
+    let Some(serve) = serve else {
+        return out;
+    };
+    let http = serve.http;
+    let millis = |d: std::time::Duration| d.as_millis().to_string();
+    out.extend([
+        (
+            "max-header-size".to_owned(),
+            http.max_header_size.to_string(),
+        ),
+        ("max-body-size".to_owned(), http.max_body_size.to_string()),
+        ("no-keep-alive".to_owned(), http.no_keep_alive.to_string()),
+        ("idle-timeout".to_owned(), millis(http.idle_timeout)),
+        ("header-timeout".to_owned(), millis(http.header_timeout)),
+        ("body-timeout".to_owned(), millis(http.body_timeout)),
+        ("write-timeout".to_owned(), millis(http.write_timeout)),
+        ("xheaders".to_owned(), http.xheaders.to_string()),
+        (
+            "decompress-request".to_owned(),
+            http.decompress_request.to_string(),
+        ),
+        ("gzip".to_owned(), http.gzip.to_string()),
+        // Not even the crossing when the log filter drops access lines anyway.
+        (
+            "access-log".to_owned(),
+            (!http.no_access_log && tracing::enabled!(target: "access", tracing::Level::INFO))
+                .to_string(),
+        ),
+    ]);
+    out.extend(
+        http.trusted_downstream
+            .iter()
+            .map(|ip| ("trusted-downstream".to_owned(), ip.clone())),
+    );
+    out.extend(
+        http.protocol
+            .iter()
+            .map(|p| ("protocol".to_owned(), p.clone())),
+    );
+    out.push(("body-budget".to_owned(), serve.body_budget.to_string()));
+    out.extend(
+        serve
+            .routes
+            .iter()
+            .map(|pattern| ("route".to_owned(), pattern.clone())),
+    );
+    out.extend(
+        serve
+            .default_host
+            .map(|host| ("default-host".to_owned(), host.to_string())),
+    );
+    out
+}
+
+/// The body budget of a worker: `--body-budget`, or a quarter of `--max-memory`.
+///
+/// # Errors
+/// The budget is more than half of `--max-memory` (bodies would crowd out the guest's own
+/// memory, and a flood of them could still trap it).
+pub(super) fn body_budget(http: &HttpOptions, max_memory: u64) -> anyhow::Result<u64> {
+    let budget = http.body_budget.unwrap_or(max_memory / 4);
+    if budget > max_memory / 2 {
+        anyhow::bail!(
+            "--body-budget {budget} is more than half of --max-memory {max_memory}: raise --max-memory or lower the budget"
+        );
+    }
+    Ok(budget)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::cli::args::{Cli, Command};
+
+    fn serve_args(flags: &[&str]) -> Box<crate::cli::args::ServeArgs> {
+        let cli = Cli::try_parse_from(["eddy", "serve"].iter().chain(flags)).expect("flags");
+        match cli.command {
+            Command::Serve(args) => args,
+            _ => unreachable!("parsed as serve"),
+        }
+    }
+
+    fn values<'a>(options: &'a StartOptions, name: &str) -> Vec<&'a str> {
+        options
+            .iter()
+            .filter(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn run_passes_only_the_buffer_caps() {
+        let args = serve_args(&["--max-buffer-size", "2KiB"]);
+        let options = start_options(&args.guest, None);
+        assert_eq!(
+            options,
+            vec![
+                ("max-buffer-size".to_owned(), "2048".to_owned()),
+                ("max-write-buffer-size".to_owned(), "16777216".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn serve_passes_units_in_bytes_and_milliseconds_and_repeats_routes() {
+        let args = serve_args(&["--idle-timeout", "2s", "--trusted-downstream", "10.0.0.1"]);
+        let routes = ["/a".to_owned(), "/b".to_owned()];
+        let serve = ServeOptions {
+            http: &args.http,
+            body_budget: 1024,
+            routes: &routes,
+            default_host: Some("127.0.0.1:8888".parse().expect("addr")),
+        };
+        let options = start_options(&args.guest, Some(&serve));
+        assert_eq!(values(&options, "idle-timeout"), ["2000"]);
+        assert_eq!(values(&options, "max-header-size"), ["65536"]);
+        assert_eq!(values(&options, "trusted-downstream"), ["10.0.0.1"]);
+        assert_eq!(values(&options, "body-budget"), ["1024"]);
+        assert_eq!(values(&options, "route"), ["/a", "/b"]);
+        assert_eq!(values(&options, "default-host"), ["127.0.0.1:8888"]);
+        assert_eq!(values(&options, "protocol"), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn the_body_budget_defaults_to_a_quarter_and_is_capped_at_half() {
+        let args = serve_args(&[]);
+        assert_eq!(body_budget(&args.http, 1000).expect("default"), 250);
+        let args = serve_args(&["--body-budget", "600"]);
+        assert!(body_budget(&args.http, 1000).is_err());
+    }
+}

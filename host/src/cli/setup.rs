@@ -1,0 +1,116 @@
+//! From flags to what the runtime needs: the server guest's limits, the compile cache, the
+//! server program, and the plugins (read, checked, compiled) with their settings.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context as _, anyhow};
+
+use super::args::{GuestOptions, PluginOptions};
+use super::parse::split_handler;
+use crate::guests;
+use crate::runtime::{self, PluginProgram, PluginSettings, Program};
+
+/// A plugin file read and checked by name, not compiled yet.
+pub(super) struct PluginFile {
+    pattern: String,
+    name: String,
+    bytes: Vec<u8>,
+}
+
+impl PluginOptions {
+    /// Reads every plugin and checks its import and export names, which takes milliseconds,
+    /// so a wrong file is refused before anything is compiled.
+    pub(super) fn read(&self) -> anyhow::Result<Vec<PluginFile>> {
+        self.handlers
+            .iter()
+            .map(|spec| {
+                let (pattern, path) = split_handler(spec);
+                let bytes = std::fs::read(&path)
+                    .with_context(|| format!("cannot read plugin {}", path.display()))?;
+                let name = path.display().to_string();
+                runtime::check_plugin(&bytes, &name)?;
+                Ok(PluginFile {
+                    pattern,
+                    name,
+                    bytes,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Compiles the plugins; returns them with their route patterns, in `--handler` order.
+pub(super) fn compile_plugins(
+    engine: &wasmtime::Engine,
+    files: Vec<PluginFile>,
+) -> anyhow::Result<(Vec<PluginProgram>, Vec<String>)> {
+    let mut programs = Vec::new();
+    let mut routes = Vec::new();
+    for file in files {
+        programs.push(PluginProgram::from_bytes(engine, &file.bytes, &file.name)?);
+        routes.push(file.pattern);
+    }
+    Ok((programs, routes))
+}
+
+impl GuestOptions {
+    /// The server guest's Store limits.
+    pub(super) fn limits(&self) -> runtime::Limits {
+        runtime::Limits {
+            memory: usize::try_from(self.max_memory).unwrap_or(usize::MAX),
+            memory_flag: "--max-memory",
+            instances: self.max_instances,
+            tables: self.max_tables,
+            memories: self.max_memories,
+            table_elements: self.max_table_elements,
+        }
+    }
+
+    /// Points the runtime at the compile cache, or turns it off (`--no-cache`).
+    pub(super) fn configure_cache(&self) {
+        let dir = if self.no_cache {
+            None
+        } else {
+            self.cache_dir.clone().or_else(runtime::default_cache_dir)
+        };
+        runtime::set_cache_dir(dir);
+    }
+}
+
+impl PluginOptions {
+    /// How plugin instances are run; the counts are shared with the guest's `limits`, and a
+    /// `wasi:http` response body may be as large as a connection's write buffer.
+    pub(super) fn settings(
+        &self,
+        limits: &runtime::Limits,
+        max_write_buffer_size: u64,
+    ) -> anyhow::Result<PluginSettings> {
+        let memory = usize::try_from(self.plugin_max_memory).unwrap_or(usize::MAX);
+        Ok(PluginSettings {
+            isolation: self.isolation,
+            limits: limits.with_memory(memory, "--plugin-max-memory"),
+            timeout: self.handler_timeout,
+            frozen_clocks: self.frozen_clocks,
+            outbound: Arc::new(
+                runtime::HttpOutbound::new(&self.allow_http_outbound).map_err(|e| anyhow!(e))?,
+            ),
+            max_response_body: usize::try_from(max_write_buffer_size).unwrap_or(usize::MAX),
+        })
+    }
+}
+
+/// The server program: the component at `component`, or the embedded default.
+pub(super) fn load(
+    engine: &wasmtime::Engine,
+    component: Option<&PathBuf>,
+) -> anyhow::Result<Program> {
+    match component {
+        Some(path) => Program::load(engine, path),
+        None => Program::from_bytes(
+            engine,
+            guests::DEFAULT_SERVER,
+            "the embedded default server",
+        ),
+    }
+}

@@ -1,0 +1,36 @@
+//! What a plugin's `Store` holds, and the WASI and `wasi:http` views wasmtime reads it by.
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use super::limits::Limiter;
+use super::outbound::Hooks;
+
+/// What a plugin's `Store` holds: its limits, a WASI context that grants nothing but clocks,
+/// random and logged output, and `wasi:http` with outbound requests checked by `hooks`.
+pub struct PluginState {
+    pub(super) limiter: Limiter,
+    pub(super) wasi: wasmtime_wasi::WasiCtx,
+    pub(super) http: WasiHttpCtx,
+    pub(super) hooks: Hooks,
+    pub(super) table: ResourceTable,
+}
+
+impl wasmtime_wasi::WasiView for PluginState {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        wasmtime_wasi::WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for PluginState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}

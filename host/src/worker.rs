@@ -1,0 +1,99 @@
+//! One worker: an event loop and a guest instance, wired together. The loop owns the
+//! sockets and lends them to the guest for each call; this module says how a guest is
+//! instantiated and started, so neither the loop nor the runtime needs the other.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::admission::Admission;
+use crate::boundary::Crossings;
+use crate::event_loop::{self, LoopConfig, Mode, Net, Shutdown};
+use crate::policy::ConnectPolicy;
+use crate::runtime::{Guest, Limits, PluginProgram, PluginSettings, Plugins, Program};
+
+/// Everything one worker needs.
+pub struct WorkerConfig {
+    /// The guest program.
+    pub program: Program,
+    /// Arguments for the guest's `start`.
+    pub args: Vec<String>,
+    /// Options for the guest's `start`.
+    pub options: Vec<(String, String)>,
+    /// The guest Store's limits (memory, instances, tables).
+    pub limits: Limits,
+    /// This worker's listening sockets.
+    pub listeners: Vec<std::net::TcpListener>,
+    /// The outbound connection policy.
+    pub policy: ConnectPolicy,
+    /// Serve or run.
+    pub mode: Mode,
+    /// The worker's index, for log lines.
+    pub index: usize,
+    /// Plugin handlers the guest may call, in `--handler` order.
+    pub plugins: Vec<PluginProgram>,
+    /// How plugin instances are run.
+    pub plugin_settings: PluginSettings,
+    /// Limit on the server guest's own time in one call.
+    pub guest_timeout: Duration,
+    /// The process-wide inbound connection limit.
+    pub admission: Admission,
+    /// Graceful shutdown.
+    pub shutdown: Arc<Shutdown>,
+    /// `--health-path`, answered by the host.
+    pub health_path: Option<String>,
+    /// How long a connection may stay silent before its first bytes (the header timeout);
+    /// applies while the host sniffs for health checks.
+    pub first_bytes_timeout: Duration,
+}
+
+/// Runs one worker until the guest stops it (run mode) or forever (serve mode).
+///
+/// Returns the guest's exit code and the boundary crossings counted.
+///
+/// # Errors
+/// The guest failed to start, trapped in run mode, or waits for nothing in run mode.
+pub fn run_worker(mut config: WorkerConfig) -> anyhow::Result<(u8, Crossings)> {
+    let loop_config = LoopConfig {
+        listeners: std::mem::take(&mut config.listeners),
+        policy: config.policy.clone(),
+        mode: config.mode,
+        index: config.index,
+        admission: config.admission.clone(),
+        shutdown: config.shutdown.clone(),
+        health_path: config.health_path.clone(),
+        first_bytes_timeout: config.first_bytes_timeout,
+    };
+    event_loop::run(loop_config, |net| start_guest(&config, net))
+}
+
+/// Starts the guest once on a throw-away event loop and instantiates every plugin once, so
+/// that what can never work (a bad route, a limit too small for a component) is reported
+/// before anything listens.
+///
+/// # Errors
+/// The guest or a plugin cannot be instantiated, or the guest's `start` fails.
+pub fn trial_start(config: &WorkerConfig) -> anyhow::Result<()> {
+    for plugin in &config.plugins {
+        plugin.trial(&config.plugin_settings)?;
+    }
+    event_loop::trial(
+        config.policy.clone(),
+        config.admission.clone(),
+        config.index,
+        |net| start_guest(config, net),
+    )
+}
+
+/// Instantiates the guest with `net` lent to it and calls its `start`.
+fn start_guest(config: &WorkerConfig, net: &mut Net) -> anyhow::Result<Guest> {
+    let plugins = Plugins::new(&config.plugins, &config.plugin_settings);
+    let mut guest = config.program.instantiate(
+        net,
+        plugins,
+        &config.limits,
+        config.guest_timeout,
+        config.index,
+    )?;
+    guest.start(net, &config.args, &config.options)?;
+    Ok(guest)
+}
