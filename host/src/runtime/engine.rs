@@ -29,6 +29,10 @@ pub fn engine() -> anyhow::Result<Engine> {
     // Synchronous calls only: with concurrency support on, every call pays for task bookkeeping.
     config.concurrency_support(false);
     config.epoch_interruption(true);
+    // `EDDY_PERF_MAP=1` names guest functions in `perf report` (a /tmp/perf-PID.map file).
+    if std::env::var_os("EDDY_PERF_MAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     let engine = Engine::new(&config).map_err(|e| anyhow!("{e}"))?;
     let ticker = engine.weak();
     std::thread::Builder::new()

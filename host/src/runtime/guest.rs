@@ -95,6 +95,7 @@ impl Exports for Guest {
         );
         // The bytes were copied into the guest; the buffers go with the events.
         self.batch.clear();
+        self.store.data_mut().access_log.flush();
         result.map_err(|e| {
             let denial = self.store.data_mut().limiter.take_denial();
             let report = TrapReport::new(&e, self.store.data().timeout, "--guest-timeout", denial);

@@ -9,6 +9,7 @@ use super::limits::{Limiter, Limits};
 use super::plugins::Plugins;
 use super::server_wit;
 use super::wit::{clock, net, process, timers, types};
+use crate::access_log::AccessLog;
 use crate::boundary::{Crossings, Imports};
 
 /// What a guest's `Store` holds: the lent imports, its resource limits and its plugins.
@@ -27,6 +28,8 @@ pub struct HostState {
     /// The exit code the guest asked for with `stop`.
     pub(super) stopped: Option<u8>,
     pub(super) crossings: Crossings,
+    /// The worker's access lines, written once per call into the guest.
+    pub(super) access_log: AccessLog,
 }
 
 impl HostState {
@@ -42,6 +45,7 @@ impl HostState {
             worker,
             stopped: None,
             crossings: Crossings::default(),
+            access_log: AccessLog::new(super::log::access_format()),
         }
     }
 

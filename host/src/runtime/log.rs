@@ -1,10 +1,11 @@
-//! The guest's `eddy:io/log` import: log lines under the worker's name, and access entries
-//! as text or JSON fields.
+//! The guest's `eddy:io/log` import: log lines under the worker's name through `tracing`,
+//! and access entries into the worker's buffered access log (text or JSON lines).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::host_state::HostState;
 use super::wit::log;
+use crate::access_log::{AccessRecord, Format};
 
 /// Whether logs are JSON (`--log-format json`): access entries then carry only fields.
 pub static JSON_LOGS: AtomicBool = AtomicBool::new(false);
@@ -23,29 +24,23 @@ impl log::Host for HostState {
     }
 
     fn access(&mut self, entry: log::AccessEntry) {
-        access(&entry);
+        self.access_log.record(&AccessRecord {
+            method: &entry.method,
+            path: &entry.path,
+            status: entry.status,
+            bytes: entry.bytes,
+            complete: entry.complete,
+            duration_us: entry.duration_us,
+            remote: &entry.remote,
+        });
     }
 }
 
-fn access(entry: &log::AccessEntry) {
+/// The shape of access lines: like the rest of the log.
+pub(super) fn access_format() -> Format {
     if JSON_LOGS.load(Ordering::Relaxed) {
-        tracing::info!(
-            target: "access",
-            method = %entry.method,
-            path = %entry.path,
-            status = entry.status,
-            bytes = entry.bytes,
-            complete = entry.complete,
-            duration_us = entry.duration_us,
-            remote = %entry.remote,
-        );
+        Format::Json
     } else {
-        let millis = entry.duration_us as f64 / 1000.0;
-        let incomplete = if entry.complete { "" } else { " incomplete" };
-        tracing::info!(
-            target: "access",
-            "{} {} {} {}B {millis:.2}ms {}{incomplete}",
-            entry.method, entry.path, entry.status, entry.bytes, entry.remote
-        );
+        Format::Text
     }
 }
