@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use clap::{Args, Parser, Subcommand};
+use eddy_options::{ByteSize, Setting, StreamOptions};
 
 use crate::admission::Admission;
 use crate::event_loop::{self, Mode, Shutdown, WorkerConfig};
@@ -135,7 +136,7 @@ struct ServeArgs {
     #[command(flatten)]
     guest: GuestOptions,
     #[command(flatten)]
-    http: HttpOptions,
+    http: HttpFlags,
     #[command(flatten)]
     plugins: PluginOptions,
     /// Arguments passed to the guest's start function.
@@ -146,7 +147,7 @@ struct ServeArgs {
 /// Options of the HTTP server guest (passed to any guest; others ignore them).
 #[derive(Args, Debug)]
 #[command(next_help_heading = "HTTP")]
-struct HttpOptions {
+struct HttpFlags {
     /// Cap on a request head (request line and headers); past it the request gets 431.
     #[arg(long, value_name = "BYTES", env = "EDDY_MAX_HEADER_SIZE", default_value = "64KiB", value_parser = parse_bytes)]
     max_header_size: u64,
@@ -238,55 +239,34 @@ struct PluginOptions {
     allow_http_outbound: Vec<String>,
 }
 
-impl HttpOptions {
+impl HttpFlags {
+    /// The HTTP options for the guest, except `body-budget` and `default-host`, which are
+    /// known only later.
     fn options(&self) -> Vec<(String, String)> {
-        let mut out = vec![
-            (
-                "max-header-size".to_owned(),
-                self.max_header_size.to_string(),
-            ),
-            ("max-body-size".to_owned(), self.max_body_size.to_string()),
-            ("no-keep-alive".to_owned(), self.no_keep_alive.to_string()),
-            (
-                "idle-timeout".to_owned(),
-                self.idle_timeout.as_millis().to_string(),
-            ),
-            (
-                "header-timeout".to_owned(),
-                self.header_timeout.as_millis().to_string(),
-            ),
-            (
-                "body-timeout".to_owned(),
-                self.body_timeout.as_millis().to_string(),
-            ),
-            (
-                "write-timeout".to_owned(),
-                self.write_timeout.as_millis().to_string(),
-            ),
-            ("xheaders".to_owned(), self.xheaders.to_string()),
-            (
-                "decompress-request".to_owned(),
-                self.decompress_request.to_string(),
-            ),
-            ("gzip".to_owned(), self.gzip.to_string()),
+        let mut settings = vec![
+            Setting::MaxHeaderSize(ByteSize(self.max_header_size)),
+            Setting::MaxBodySize(ByteSize(self.max_body_size)),
+            Setting::NoKeepAlive(self.no_keep_alive),
+            Setting::IdleTimeout(self.idle_timeout),
+            Setting::HeaderTimeout(self.header_timeout),
+            Setting::BodyTimeout(self.body_timeout),
+            Setting::WriteTimeout(self.write_timeout),
+            Setting::Xheaders(self.xheaders),
+            Setting::DecompressRequest(self.decompress_request),
+            Setting::Gzip(self.gzip),
             // Not even the crossing when the log filter drops access lines anyway.
-            (
-                "access-log".to_owned(),
-                (!self.no_access_log && tracing::enabled!(target: "access", tracing::Level::INFO))
-                    .to_string(),
+            Setting::AccessLog(
+                !self.no_access_log && tracing::enabled!(target: "access", tracing::Level::INFO),
             ),
         ];
-        out.extend(
+        settings.extend(
             self.trusted_downstream
                 .iter()
-                .map(|ip| ("trusted-downstream".to_owned(), ip.clone())),
+                .cloned()
+                .map(Setting::TrustedDownstream),
         );
-        out.extend(
-            self.protocol
-                .iter()
-                .map(|p| ("protocol".to_owned(), p.clone())),
-        );
-        out
+        settings.extend(self.protocol.iter().cloned().map(Setting::Protocol));
+        settings.iter().map(Setting::encode).collect()
     }
 }
 
@@ -339,7 +319,7 @@ fn compile_plugins(
     let mut routes = Vec::new();
     for file in files {
         programs.push(PluginProgram::from_bytes(engine, &file.bytes, &file.name)?);
-        routes.push(("route".to_owned(), file.pattern));
+        routes.push(Setting::Route(file.pattern).encode());
     }
     Ok((programs, routes))
 }
@@ -421,13 +401,11 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
 
 impl GuestOptions {
     fn options(&self) -> Vec<(String, String)> {
-        vec![
-            ("max-buffer-size".into(), self.max_buffer_size.to_string()),
-            (
-                "max-write-buffer-size".into(),
-                self.max_write_buffer_size.to_string(),
-            ),
-        ]
+        let stream = StreamOptions {
+            max_buffer_size: ByteSize(self.max_buffer_size),
+            max_write_buffer_size: ByteSize(self.max_write_buffer_size),
+        };
+        stream.settings().iter().map(Setting::encode).collect()
     }
 
     /// The server guest's Store limits.
@@ -557,7 +535,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let mut options = args.guest.options();
     options.extend(args.http.options());
     let budget = body_budget(&args.http, args.guest.max_memory)?;
-    options.push(("body-budget".to_owned(), budget.to_string()));
+    options.push(Setting::BodyBudget(ByteSize(budget)).encode());
     options.extend(routes);
     let limits = args.guest.limits();
     let plugin_settings = args
@@ -606,7 +584,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         tracing::info!("listening on {local}");
         if per_address.is_empty() {
             // HTTP/1.0 requests without Host get the first listen address.
-            options.push(("default-host".to_owned(), local.to_string()));
+            options.push(Setting::DefaultHost(local.to_string()).encode());
         }
         per_address.push(sockets);
     }
@@ -635,7 +613,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
 /// # Errors
 /// The budget is more than half of `--max-memory` (bodies would crowd out the guest's own
 /// memory, and a flood of them could still trap it).
-fn body_budget(http: &HttpOptions, max_memory: u64) -> anyhow::Result<u64> {
+fn body_budget(http: &HttpFlags, max_memory: u64) -> anyhow::Result<u64> {
     let budget = http.body_budget.unwrap_or(max_memory / 4);
     if budget > max_memory / 2 {
         anyhow::bail!(

@@ -11,17 +11,17 @@ use std::rc::Rc;
 use eddy_http::response::http_date;
 use eddy_http::xheaders::{real_ip, real_scheme};
 use eddy_http::{
-    EncodeOptions, Message, Phase, Rejection, Request, RequestParts, Response, ServerConn, Step,
-    encode,
+    EncodeOptions, Limits, Message, Phase, Rejection, Request, RequestParts, Response, ServerConn,
+    Step, encode,
 };
 
-use super::options::HttpOptions;
 use super::reader::{BodySource, CONTINUE, Reader};
 use super::server::StreamingHandler;
 use super::writer::{Meter, Progress, ResponseWriter, finish};
 use crate::host::{AccessEntry, Instant};
 use crate::iostream::IOStream;
 use crate::{Level, access_log, log, wall_time};
+use eddy_options::HttpOptions;
 
 /// The IP of `ip:port` or `[ip]:port`.
 fn peer_ip(address: &str) -> String {
@@ -43,15 +43,23 @@ pub(super) struct Connection {
     stream: IOStream,
     peer_ip: String,
     options: Rc<HttpOptions>,
+    /// The parser's limits, with the worker's shared body budget.
+    limits: Limits,
 }
 
 impl Connection {
     /// Wraps a stream accepted from `address` (`ip:port`).
-    pub(super) fn new(stream: IOStream, address: &str, options: Rc<HttpOptions>) -> Self {
+    pub(super) fn new(
+        stream: IOStream,
+        address: &str,
+        options: Rc<HttpOptions>,
+        limits: Limits,
+    ) -> Self {
         Self {
             stream,
             peer_ip: peer_ip(address),
             options,
+            limits,
         }
     }
 
@@ -66,7 +74,7 @@ impl Connection {
     /// Steps the parser until the connection ends: reads under the phase deadlines, answers
     /// `100-continue`, hands each request to `handler` and rejects what the parser refuses.
     pub(super) async fn run<S: StreamingHandler>(self, handler: &S) {
-        let conn = RefCell::new(ServerConn::new(self.options.limits.clone()));
+        let conn = RefCell::new(ServerConn::new(self.limits.clone()));
         let mut head_started: Option<(Instant, u64)> = None;
         let mut body_started: Option<Instant> = None;
         loop {
@@ -227,7 +235,7 @@ impl Connection {
         if rejection.status == 503 {
             // Only the body budget refuses with 503: worth retrying once others finish.
             response = response.header("Retry-After", "1");
-            warn_budget_spent(&rejection.reason, self.options.limits.body_budget.limit());
+            warn_budget_spent(&rejection.reason, self.limits.body_budget.limit());
         }
         let bytes = encode(response, &options);
         let written_before = self.stream.bytes_written();

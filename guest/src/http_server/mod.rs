@@ -7,14 +7,12 @@
 //! and response encoding live in `eddy-http`.
 
 mod connection;
-mod options;
 mod reader;
 mod server;
 #[cfg(test)]
 mod tests;
 mod writer;
 
-pub use options::{DEFAULT_BODY_BUDGET, HttpOptions};
 pub use reader::READ_SIZE;
 pub use server::{HttpServer, StreamingHandler, Whole, serve_http, serve_http_streaming};
 pub use writer::{ResponseWriter, WRITE_PIECE};

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use eddy_http::{BodyStep, Phase, ServerConn};
 
-use super::options::HttpOptions;
 use crate::host::Instant;
 use crate::iostream::{IOStream, StreamError};
 use crate::timer::{Either, select, timeout};
 use crate::{Level, log};
+use eddy_options::HttpOptions;
 
 /// Bytes asked of the stream per read; the parser never holds more than one read beyond the
 /// current request.

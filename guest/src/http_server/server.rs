@@ -4,10 +4,10 @@
 use std::future::Future;
 use std::rc::Rc;
 
-use eddy_http::{BodyBudget, Handler, Request, RequestHead};
+use eddy_http::{BodyBudget, Handler, Limits, Request, RequestHead};
+use eddy_options::HttpOptions;
 
 use super::connection::Connection;
-use super::options::HttpOptions;
 use super::writer::ResponseWriter;
 use crate::iostream::IOStream;
 use crate::tcp_server::{TcpServer, listen};
@@ -46,16 +46,24 @@ impl<H: Handler + 'static> StreamingHandler for Whole<H> {
 /// An HTTP/1.1 server (Tornado's `HTTPServer(handler)`).
 pub struct HttpServer<S> {
     options: Rc<HttpOptions>,
+    /// The parser's limits, with the body budget all connections share.
+    limits: Limits,
     handler: Rc<S>,
 }
 
 impl<S: StreamingHandler> HttpServer<S> {
     /// A server with `options` answering with `handler`; its connections share one body
     /// budget of `options.body_budget` bytes.
-    pub fn new(mut options: HttpOptions, handler: S) -> Self {
-        options.limits.body_budget = BodyBudget::new(options.body_budget);
+    pub fn new(options: HttpOptions, handler: S) -> Self {
+        let limits = Limits {
+            max_header_size: options.max_header_size.to_usize(),
+            max_body_size: options.max_body_size.to_usize(),
+            decompress: options.decompress_request,
+            body_budget: BodyBudget::new(options.body_budget.to_usize()),
+        };
         Self {
             options: Rc::new(options),
+            limits,
             handler: Rc::new(handler),
         }
     }
@@ -65,7 +73,8 @@ impl<S: StreamingHandler> HttpServer<S> {
 /// the host passed.
 ///
 /// # Errors
-/// An HTTP option the host passed does not parse.
+/// None today: `start` already refused options that do not parse (the `Result` keeps
+/// callers' `?` working).
 pub fn serve_http<H: Handler + 'static>(handler: H) -> Result<(), String> {
     serve_http_streaming(Whole(handler))
 }
@@ -73,16 +82,18 @@ pub fn serve_http<H: Handler + 'static>(handler: H) -> Result<(), String> {
 /// Serves HTTP with a [`StreamingHandler`] on the host's listeners.
 ///
 /// # Errors
-/// An HTTP option the host passed does not parse.
+/// None today: `start` already refused options that do not parse (the `Result` keeps
+/// callers' `?` working).
 pub fn serve_http_streaming<S: StreamingHandler>(handler: S) -> Result<(), String> {
-    let options = HttpOptions::from_start_options(&crate::runtime::raw_options())?;
+    let options = crate::runtime::options().http.clone();
     listen(HttpServer::new(options, handler));
     Ok(())
 }
 
 impl<S: StreamingHandler> TcpServer for HttpServer<S> {
     async fn handle_stream(&self, stream: IOStream, address: String) {
-        let connection = Connection::new(stream, &address, self.options.clone());
+        let connection =
+            Connection::new(stream, &address, self.options.clone(), self.limits.clone());
         connection.run(&*self.handler).await;
     }
 }

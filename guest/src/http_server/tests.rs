@@ -6,10 +6,11 @@ use std::time::Duration;
 use eddy_http::{Request, Response};
 
 use super::reader::CONTINUE;
-use super::{HttpOptions, HttpServer, Whole};
+use super::{HttpServer, Whole};
 use crate::host::{ConnId, Event};
 use crate::listen;
 use crate::testing::{FakeHost, deliver, received};
+use eddy_options::HttpOptions;
 
 const IDLE: Duration = Duration::from_secs(1);
 const HEADER: Duration = Duration::from_secs(2);

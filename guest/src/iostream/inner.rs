@@ -38,7 +38,7 @@ pub(crate) struct StreamInner {
 impl StreamInner {
     /// A stream in `state`, with the runtime's buffer caps.
     fn new(state: State) -> Self {
-        let options = runtime::options();
+        let options = runtime::stream_options();
         Self {
             state,
             buffer: ReadBuffer::default(),
@@ -46,8 +46,8 @@ impl StreamInner {
             writes: WriteBuffer::default(),
             write_wakers: Vec::new(),
             close_callback: None,
-            max_buffer_size: options.max_buffer_size,
-            max_write_buffer_size: options.max_write_buffer_size,
+            max_buffer_size: options.max_buffer_size.to_usize(),
+            max_write_buffer_size: options.max_write_buffer_size.to_usize(),
             queued: false,
         }
     }

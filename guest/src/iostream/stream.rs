@@ -19,11 +19,12 @@ use crate::runtime;
 /// Default cap on buffered, unread bytes per stream (`--max-buffer-size`): past it the stream
 /// closes with [`CloseReason::BufferFull`]. Tornado's 100 MiB is far too much for a sandbox
 /// whose memory never shrinks.
-pub const DEFAULT_MAX_BUFFER_SIZE: usize = 1024 * 1024;
+pub const DEFAULT_MAX_BUFFER_SIZE: usize = eddy_options::DEFAULT_MAX_BUFFER_SIZE.to_usize();
 
 /// Default cap on queued, unsent bytes per stream (`--max-write-buffer-size`): a write that
 /// would pass it fails with [`StreamError::BufferFull`] and the stream stays open.
-pub const DEFAULT_MAX_WRITE_BUFFER_SIZE: usize = 16 * 1024 * 1024;
+pub const DEFAULT_MAX_WRITE_BUFFER_SIZE: usize =
+    eddy_options::DEFAULT_MAX_WRITE_BUFFER_SIZE.to_usize();
 
 /// A buffered, non-blocking stream over one connection (Tornado's `IOStream`).
 ///
