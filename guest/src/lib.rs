@@ -32,16 +32,16 @@ mod testing;
 mod timer;
 
 pub use eddy_http as http;
+pub use eddy_options::{ByteSize, HttpOptions, OptionError, Options, Setting, StreamOptions};
 pub use executor::spawn;
 pub use host::{ConnId, ErrorCode, Level, SocketError};
 pub use http_server::{
-    HttpOptions, HttpServer, ResponseWriter, StreamingHandler, Whole, serve_http,
-    serve_http_streaming,
+    HttpServer, ResponseWriter, StreamingHandler, Whole, serve_http, serve_http_streaming,
 };
 pub use iostream::{CloseReason, IOStream, StreamError, UnsatisfiableRead};
 pub use regex::bytes::Regex;
 pub use runtime::{
-    DrainStarted, drain_started, draining, now, option, raw_options as start_options,
+    DrainStarted, drain_started, draining, now, option, options, raw_options as start_options,
 };
 pub use tcp_server::{TcpServer, listen};
 pub use timer::{Sleep, TimedOut, sleep, sleep_until, timeout};

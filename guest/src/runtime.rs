@@ -11,27 +11,8 @@ use std::task::Waker;
 
 use crate::executor;
 use crate::host::{ConnId, Event, Host, Instant, Level, TimerId};
-use crate::iostream::{
-    DEFAULT_MAX_BUFFER_SIZE, DEFAULT_MAX_WRITE_BUFFER_SIZE, IOStream, StreamInner,
-};
-
-/// The options the host passes at start-up that the runtime itself understands.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Options {
-    /// Read buffer cap for new streams (`max-buffer-size`).
-    pub max_buffer_size: usize,
-    /// Write buffer cap for new streams (`max-write-buffer-size`).
-    pub max_write_buffer_size: usize,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            max_buffer_size: DEFAULT_MAX_BUFFER_SIZE,
-            max_write_buffer_size: DEFAULT_MAX_WRITE_BUFFER_SIZE,
-        }
-    }
-}
+use crate::iostream::{IOStream, StreamInner};
+use eddy_options::{Options, StreamOptions};
 
 /// What runs when a listener accepts a connection: `(stream, peer address)`.
 type AcceptHandler = Rc<dyn Fn(IOStream, String)>;
@@ -50,7 +31,7 @@ struct State {
     to_service: Vec<ConnId>,
     timers: HashMap<TimerId, TimerSlot>,
     now: Instant,
-    options: Options,
+    options: Rc<Options>,
     raw_options: Vec<(String, String)>,
     on_accept: Option<AcceptHandler>,
     /// The host asked to drain.
@@ -74,35 +55,31 @@ pub fn host() -> Rc<dyn Host> {
         .expect("invariant: the host is installed before any guest code runs")
 }
 
-/// Installs the host and the start-up options.
+/// Installs the host and the start-up options, parsed once for the runtime, the HTTP server
+/// and the program.
 ///
 /// # Errors
-/// A recognised option whose value does not parse, named in the message.
+/// A known option whose value does not parse, named in the message.
 pub fn install(host: Rc<dyn Host>, raw_options: Vec<(String, String)>) -> Result<(), String> {
-    let mut options = Options::default();
-    for (name, value) in &raw_options {
-        let target = match name.as_str() {
-            "max-buffer-size" => &mut options.max_buffer_size,
-            "max-write-buffer-size" => &mut options.max_write_buffer_size,
-            _ => continue,
-        };
-        *target = value
-            .parse()
-            .map_err(|_| format!("option {name}: {value:?} is not a byte count"))?;
-    }
+    let options = Options::parse(&raw_options).map_err(|error| error.to_string())?;
     STATE.with(|state| {
         let mut state = state.borrow_mut();
         state.now = host.now();
         state.host = Some(host);
-        state.options = options;
+        state.options = Rc::new(options);
         state.raw_options = raw_options;
     });
     Ok(())
 }
 
-/// The runtime options new streams start with.
-pub fn options() -> Options {
+/// The start-up options, typed (the defaults for keys the host did not pass).
+pub fn options() -> Rc<Options> {
     STATE.with(|state| state.borrow().options.clone())
+}
+
+/// The options new streams start with.
+pub(crate) fn stream_options() -> StreamOptions {
+    STATE.with(|state| state.borrow().options.stream)
 }
 
 /// Every start-up option, as the host passed them.

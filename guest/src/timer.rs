@@ -1,5 +1,5 @@
-//! Sleeping and timeouts, on timers the host arms (Tornado's `IOLoop.call_later` and
-//! `gen.with_timeout`).
+//! Sleeping, timeouts and racing two futures, on timers the host arms (Tornado's
+//! `IOLoop.call_later` and `gen.with_timeout`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -70,16 +70,31 @@ impl std::error::Error for TimedOut {}
 /// # Errors
 /// [`TimedOut`] if the deadline passed first.
 pub async fn timeout<F: Future>(duration: Duration, future: F) -> Result<F::Output, TimedOut> {
-    let mut future = std::pin::pin!(future);
-    let mut deadline = sleep(duration);
+    match select(future, sleep(duration)).await {
+        Either::Left(output) => Ok(output),
+        Either::Right(()) => Err(TimedOut),
+    }
+}
+
+/// Which of the two futures given to [`select`] finished first, with its output.
+pub(crate) enum Either<A, B> {
+    /// The first future finished (it wins a tie).
+    Left(A),
+    /// The second future finished.
+    Right(B),
+}
+
+/// Runs two futures until the first finishes; the other is dropped, which cancels it.
+pub(crate) async fn select<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
     std::future::poll_fn(move |cx| {
-        if let Poll::Ready(output) = future.as_mut().poll(cx) {
-            return Poll::Ready(Ok(output));
+        if let Poll::Ready(output) = a.as_mut().poll(cx) {
+            return Poll::Ready(Either::Left(output));
         }
-        match Pin::new(&mut deadline).poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(TimedOut)),
-            Poll::Pending => Poll::Pending,
+        if let Poll::Ready(output) = b.as_mut().poll(cx) {
+            return Poll::Ready(Either::Right(output));
         }
+        Poll::Pending
     })
     .await
 }

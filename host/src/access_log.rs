@@ -7,6 +7,7 @@
 //! JSON object per line), so collectors see no difference. This module performs no other I/O.
 
 use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Bytes buffered before the worker writes them out without waiting for the end of its
@@ -32,6 +33,9 @@ pub struct AccessRecord<'a> {
     pub remote: &'a str,
 }
 
+/// Whether logs are JSON (`--log-format json`), set once at start-up.
+pub static JSON_LOGS: AtomicBool = AtomicBool::new(false);
+
 /// How lines are written: like `tracing`'s text or JSON formatter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -49,6 +53,17 @@ pub struct AccessLog {
     /// The second `stamp` was made for, and `YYYY-MM-DDTHH:MM:SS` for it.
     second: u64,
     stamp: [u8; 19],
+}
+
+impl Format {
+    /// The format the rest of the log is in ([`JSON_LOGS`]).
+    pub fn configured() -> Self {
+        if JSON_LOGS.load(Ordering::Relaxed) {
+            Self::Json
+        } else {
+            Self::Text
+        }
+    }
 }
 
 impl AccessLog {

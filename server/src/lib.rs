@@ -67,10 +67,10 @@ impl StreamingHandler for Plugins {
 }
 
 fn main(_args: Vec<String>) -> Result<(), String> {
-    let routes = eddy_guest::start_options()
-        .into_iter()
-        .filter(|(name, _)| name == "route")
-        .map(|(_, pattern)| {
+    let routes = eddy_guest::options()
+        .routes
+        .iter()
+        .map(|pattern| {
             Regex::new(&format!("^(?:{pattern})$")).map_err(|e| format!("route {pattern:?}: {e}"))
         })
         .collect::<Result<Vec<_>, _>>()?;

@@ -1,304 +1,36 @@
-//! The IOStream handle and its futures.
+//! The IOStream handle: Tornado's `IOStream` API over one connection the host owns.
 //!
-//! An [`IOStream`] wraps one connection the host owns. Reads and writes are futures; the
-//! runtime feeds received bytes in and, at the end of every round, flushes queued writes and
-//! tells the host whether the stream wants to read (flow control: no pending read, no reading).
+//! Reads and writes are futures (see `futures.rs`); the runtime feeds received bytes into the
+//! shared state (`inner.rs`) and, at the end of every round, flushes queued writes and tells
+//! the host whether the stream wants to read (flow control: no pending read, no reading).
 
 use std::cell::RefCell;
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
 
 use regex::bytes::Regex;
 
 use super::error::{CloseReason, StreamError};
-use super::read_buffer::{ReadBuffer, ReadTarget};
-use super::write_buffer::WriteBuffer;
-use crate::host::{ConnId, SocketError};
-use crate::{executor, runtime};
+use super::futures::{Connect, Read, ReadInto, Write};
+use super::inner::StreamInner;
+use super::read_buffer::ReadTarget;
+use crate::host::ConnId;
+use crate::runtime;
 
 /// Default cap on buffered, unread bytes per stream (`--max-buffer-size`): past it the stream
 /// closes with [`CloseReason::BufferFull`]. Tornado's 100 MiB is far too much for a sandbox
 /// whose memory never shrinks.
-pub const DEFAULT_MAX_BUFFER_SIZE: usize = 1024 * 1024;
+pub const DEFAULT_MAX_BUFFER_SIZE: usize = eddy_options::DEFAULT_MAX_BUFFER_SIZE.to_usize();
 
 /// Default cap on queued, unsent bytes per stream (`--max-write-buffer-size`): a write that
 /// would pass it fails with [`StreamError::BufferFull`] and the stream stays open.
-pub const DEFAULT_MAX_WRITE_BUFFER_SIZE: usize = 16 * 1024 * 1024;
-
-/// The most bytes handed to the host in one `send` call.
-pub const WRITE_CHUNK: usize = 256 * 1024;
-
-/// Where a stream is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    /// Made by [`IOStream::new`]; `connect` moves it to `Connecting`.
-    Unconnected,
-    /// `connect` was called; the `connected` event moves it to `Open`, `failed` to `Closed`.
-    Connecting,
-    /// Reads and writes flow; `close`, end of stream or a failure move it to `Closed`.
-    Open,
-    /// Final: every pending operation failed or completed.
-    Closed,
-}
-
-/// How a completed read hands over its result.
-enum Outcome {
-    /// The bytes, taken out of the buffer.
-    Bytes(Vec<u8>),
-    /// `n` bytes left in the buffer for a `read_into` to copy out.
-    Buffered(usize),
-    /// The read failed.
-    Failed(StreamError),
-}
-
-/// The one outstanding read.
-struct PendingRead {
-    target: ReadTarget,
-    /// Whether the result stays in the buffer for `read_into`.
-    into: bool,
-    outcome: Option<Outcome>,
-    waker: Option<Waker>,
-}
-
-/// The shared state of one stream; the runtime holds it by connection id.
-pub(crate) struct StreamInner {
-    conn: Option<ConnId>,
-    state: State,
-    buffer: ReadBuffer,
-    read: Option<PendingRead>,
-    writes: WriteBuffer,
-    write_wakers: Vec<(u64, Waker)>,
-    connect_waker: Option<Waker>,
-    /// A send was short; nothing more is sent until the host says `writable`.
-    waiting_writable: bool,
-    error: Option<CloseReason>,
-    close_callback: Option<Box<dyn FnOnce()>>,
-    max_buffer_size: usize,
-    max_write_buffer_size: usize,
-    /// The read interest the host was last told.
-    told_read_interest: bool,
-    /// Whether the stream is already in the runtime's list of streams to service.
-    pub(crate) queued: bool,
-}
-
-impl StreamInner {
-    fn new(conn: Option<ConnId>, state: State) -> Self {
-        let options = runtime::options();
-        Self {
-            conn,
-            state,
-            buffer: ReadBuffer::default(),
-            read: None,
-            writes: WriteBuffer::default(),
-            write_wakers: Vec::new(),
-            connect_waker: None,
-            waiting_writable: false,
-            error: None,
-            close_callback: None,
-            max_buffer_size: options.max_buffer_size,
-            max_write_buffer_size: options.max_write_buffer_size,
-            told_read_interest: false,
-            queued: false,
-        }
-    }
-
-    fn mark(&mut self) {
-        if let Some(conn) = self.conn
-            && !self.queued
-        {
-            self.queued = true;
-            runtime::queue_service(conn);
-        }
-    }
-
-    /// Bytes arrived from the host.
-    pub(crate) fn on_received(&mut self, bytes: &[u8]) {
-        if self.state == State::Closed {
-            return;
-        }
-        self.buffer.extend(bytes);
-        self.try_read();
-        if self.state != State::Closed && self.buffer.len() > self.max_buffer_size {
-            runtime::log_warn(&format!(
-                "connection {:?}: reached maximum read buffer size",
-                self.conn
-            ));
-            self.close(Some(CloseReason::BufferFull));
-        }
-        self.mark();
-    }
-
-    /// The peer closed its side: like Tornado, the stream closes (pending reads that the
-    /// buffer satisfies still complete, and `read_until_close` gets the rest).
-    pub(crate) fn on_end_of_stream(&mut self) {
-        self.close(None);
-    }
-
-    /// The connection failed; the host already forgot it.
-    pub(crate) fn on_failed(&mut self, error: SocketError) {
-        if let Some(conn) = self.conn.take() {
-            runtime::forget(conn);
-        }
-        self.close(Some(CloseReason::Socket(error)));
-    }
-
-    /// The socket can take bytes again after a short send.
-    pub(crate) fn on_writable(&mut self) {
-        self.waiting_writable = false;
-        self.mark();
-    }
-
-    /// The outbound connection is established.
-    pub(crate) fn on_connected(&mut self) {
-        if self.state == State::Connecting {
-            self.state = State::Open;
-            if let Some(waker) = self.connect_waker.take() {
-                waker.wake();
-            }
-            self.mark();
-        }
-    }
-
-    /// Hands queued writes to the host until it stops taking them; the runtime calls this at
-    /// the end of every round for each stream that changed.
-    pub(crate) fn flush(&mut self) {
-        self.queued = false;
-        let Some(conn) = self.conn else { return };
-        if self.state != State::Open {
-            return;
-        }
-        while !self.waiting_writable && !self.writes.is_empty() {
-            let chunk = self.writes.next_chunk(WRITE_CHUNK);
-            let offered = chunk.len();
-            match runtime::host().send(conn, chunk) {
-                Ok(taken) => {
-                    self.writes.advance(taken);
-                    if taken < offered {
-                        self.waiting_writable = true;
-                    }
-                }
-                Err(error) => {
-                    self.close(Some(CloseReason::Socket(error)));
-                    return;
-                }
-            }
-        }
-        self.wake_writers();
-    }
-
-    fn wake_writers(&mut self) {
-        let done = self.writes.done_total();
-        let closed = self.state == State::Closed;
-        self.write_wakers.retain(|(index, waker)| {
-            let finished = closed || *index <= done;
-            if finished {
-                waker.wake_by_ref();
-            }
-            !finished
-        });
-    }
-
-    fn wants_read(&self) -> bool {
-        let read_pending = self
-            .read
-            .as_ref()
-            .is_some_and(|read| read.outcome.is_none());
-        let watching_close =
-            self.close_callback.is_some() && self.buffer.len() < self.max_buffer_size;
-        self.state == State::Open && (read_pending || watching_close)
-    }
-
-    /// Tells the host whether this stream wants to read, if that changed.
-    pub(crate) fn sync_read_interest(&mut self) {
-        let Some(conn) = self.conn else { return };
-        let wanted = self.wants_read();
-        if wanted != self.told_read_interest && self.state != State::Closed {
-            self.told_read_interest = wanted;
-            runtime::host().set_read_interest(conn, wanted);
-        }
-    }
-
-    /// Completes the pending read if the buffer satisfies it (Tornado's `_try_inline_read`).
-    fn try_read(&mut self) {
-        let closed = self.state == State::Closed;
-        let Some(read) = self.read.as_ref() else {
-            return;
-        };
-        if read.outcome.is_some() {
-            return;
-        }
-        let into = read.into;
-        let outcome = match self.buffer.find(&read.target, closed) {
-            Ok(Some(n)) if into => Outcome::Buffered(n),
-            Ok(Some(n)) => Outcome::Bytes(self.buffer.consume(n)),
-            Ok(None) | Err(_) if closed => Outcome::Failed(self.closed_error()),
-            Ok(None) => return,
-            Err(unsatisfiable) => {
-                // Tornado closes the stream, which fails this read with the cause attached.
-                self.close(Some(CloseReason::UnsatisfiableRead(unsatisfiable)));
-                return;
-            }
-        };
-        if let Some(read) = self.read.as_mut() {
-            read.outcome = Some(outcome);
-            if let Some(waker) = read.waker.take() {
-                waker.wake();
-            }
-        }
-    }
-
-    fn start_read(&mut self, target: ReadTarget, into: bool) -> Result<(), StreamError> {
-        if self.read.is_some() {
-            return Err(StreamError::AlreadyReading);
-        }
-        self.read = Some(PendingRead {
-            target,
-            into,
-            outcome: None,
-            waker: None,
-        });
-        self.try_read();
-        self.mark();
-        Ok(())
-    }
-
-    /// Closes the stream: completes or fails the pending read, fails pending writes, closes
-    /// the connection and schedules the close callback after all of them.
-    pub(crate) fn close(&mut self, reason: Option<CloseReason>) {
-        if self.state == State::Closed {
-            return;
-        }
-        if self.error.is_none() {
-            self.error = reason;
-        }
-        self.state = State::Closed;
-        self.try_read();
-        self.writes.clear();
-        self.wake_writers();
-        if let Some(waker) = self.connect_waker.take() {
-            waker.wake();
-        }
-        if let Some(conn) = self.conn {
-            runtime::forget(conn);
-            runtime::host().close(conn);
-        }
-        if let Some(callback) = self.close_callback.take() {
-            executor::spawn(async move { callback() });
-        }
-    }
-
-    fn closed_error(&self) -> StreamError {
-        StreamError::Closed(self.error.clone())
-    }
-}
+pub const DEFAULT_MAX_WRITE_BUFFER_SIZE: usize =
+    eddy_options::DEFAULT_MAX_WRITE_BUFFER_SIZE.to_usize();
 
 /// A buffered, non-blocking stream over one connection (Tornado's `IOStream`).
 ///
 /// Dropping the handle closes the stream.
 pub struct IOStream {
-    inner: Rc<RefCell<StreamInner>>,
+    pub(super) inner: Rc<RefCell<StreamInner>>,
 }
 
 impl Default for IOStream {
@@ -311,14 +43,14 @@ impl IOStream {
     /// Makes an unconnected stream for an outbound connection; call [`IOStream::connect`].
     pub fn new() -> Self {
         Self {
-            inner: Rc::new(RefCell::new(StreamInner::new(None, State::Unconnected))),
+            inner: Rc::new(RefCell::new(StreamInner::unconnected())),
         }
     }
 
     /// Wraps a connection the host accepted.
     pub(crate) fn accepted(conn: ConnId) -> Self {
         let stream = Self {
-            inner: Rc::new(RefCell::new(StreamInner::new(Some(conn), State::Open))),
+            inner: Rc::new(RefCell::new(StreamInner::accepted(conn))),
         };
         runtime::register(conn, stream.inner.clone());
         stream
@@ -330,28 +62,18 @@ impl IOStream {
     /// addresses its policy permits (`--allow-connect`).
     pub fn connect(&self, address: &str) -> Connect<'_> {
         let mut inner = self.inner.borrow_mut();
-        if inner.state != State::Unconnected {
-            return Connect {
-                stream: self,
-                early: Some(Err(StreamError::AlreadyConnected)),
-            };
+        if !inner.is_unconnected() {
+            return Connect::new(self, Some(StreamError::AlreadyConnected));
         }
         match runtime::host().connect(address) {
             Ok(conn) => {
-                inner.conn = Some(conn);
-                inner.state = State::Connecting;
+                inner.on_connecting(conn);
                 runtime::register(conn, self.inner.clone());
-                Connect {
-                    stream: self,
-                    early: None,
-                }
+                Connect::new(self, None)
             }
             Err(error) => {
                 inner.close(Some(CloseReason::Socket(error)));
-                Connect {
-                    stream: self,
-                    early: Some(Err(inner.closed_error())),
-                }
+                Connect::new(self, Some(inner.closed_error()))
             }
         }
     }
@@ -388,28 +110,11 @@ impl IOStream {
     /// Reads into `buf`: fills it, or with `partial` copies what is available (at least 1 byte).
     /// Resolves to the number of bytes copied; saves an allocation per read.
     pub fn read_into<'a>(&'a self, buf: &'a mut [u8], partial: bool) -> ReadInto<'a> {
-        let started = self.inner.borrow_mut().start_read(
-            ReadTarget::Bytes {
-                n: buf.len(),
-                partial,
-            },
-            true,
-        );
-        ReadInto {
-            stream: self,
-            buf,
-            active: started.is_ok(),
-            early: started.err(),
-        }
+        ReadInto::start(self, buf, partial)
     }
 
     fn read(&self, target: ReadTarget) -> Read<'_> {
-        let started = self.inner.borrow_mut().start_read(target, false);
-        Read {
-            stream: self,
-            active: started.is_ok(),
-            early: started.err(),
-        }
+        Read::start(self, target, false)
     }
 
     /// Queues `data` for writing; resolves once every byte up to it has been handed to the host.
@@ -417,29 +122,7 @@ impl IOStream {
     /// Fails at once with [`StreamError::BufferFull`] (stream left open) if the queue would
     /// pass the write buffer cap, and with [`StreamError::Closed`] on a closed stream.
     pub fn write(&self, data: impl Into<Vec<u8>>) -> Write<'_> {
-        let mut inner = self.inner.borrow_mut();
-        if inner.state == State::Closed {
-            return Write {
-                stream: self,
-                index: 0,
-                early: Some(inner.closed_error()),
-            };
-        }
-        let data = data.into();
-        if inner.writes.len() + data.len() > inner.max_write_buffer_size {
-            return Write {
-                stream: self,
-                index: 0,
-                early: Some(StreamError::BufferFull),
-            };
-        }
-        let index = inner.writes.push(data);
-        inner.mark();
-        Write {
-            stream: self,
-            index,
-            early: None,
-        }
+        Write::start(self, data.into())
     }
 
     /// Closes the stream (Tornado's `close`); pending reads and writes fail with
@@ -453,48 +136,40 @@ impl IOStream {
     /// While a close callback is set the stream keeps reading (up to the buffer cap) so that it
     /// notices the peer going away even when no read is pending.
     pub fn set_close_callback(&self, callback: impl FnOnce() + 'static) {
-        let mut inner = self.inner.borrow_mut();
-        if inner.state == State::Closed {
-            executor::spawn(async move { callback() });
-            return;
-        }
-        inner.close_callback = Some(Box::new(callback));
-        inner.mark();
+        self.inner
+            .borrow_mut()
+            .set_close_callback(Box::new(callback));
     }
 
     /// Whether the stream is closed.
     pub fn closed(&self) -> bool {
-        self.inner.borrow().state == State::Closed
+        self.inner.borrow().is_closed()
     }
 
     /// Whether a read is outstanding.
     pub fn reading(&self) -> bool {
-        self.inner
-            .borrow()
-            .read
-            .as_ref()
-            .is_some_and(|read| read.outcome.is_none())
+        self.inner.borrow().is_reading()
     }
 
     /// Total bytes of this stream handed to the host so far: a write makes progress when
     /// this grows.
     pub fn bytes_written(&self) -> u64 {
-        self.inner.borrow().writes.done_total()
+        self.inner.borrow().bytes_written()
     }
 
     /// Whether written bytes are still waiting to be handed to the host.
     pub fn writing(&self) -> bool {
-        !self.inner.borrow().writes.is_empty()
+        self.inner.borrow().is_writing()
     }
 
     /// Why the stream closed, if it closed because of an error.
     pub fn error(&self) -> Option<CloseReason> {
-        self.inner.borrow().error.clone()
+        self.inner.borrow().close_reason()
     }
 
-    /// The host's id of the underlying connection, once there is one.
+    /// The host's id of the underlying connection, while there is one (connecting or open).
     pub fn conn_id(&self) -> Option<ConnId> {
-        self.inner.borrow().conn
+        self.inner.borrow().conn()
     }
 
     /// Sets `TCP_NODELAY` (Tornado's `set_nodelay`).
@@ -503,11 +178,11 @@ impl IOStream {
     /// [`StreamError::Closed`] if there is no open connection, or the socket's error.
     pub fn set_nodelay(&self, on: bool) -> Result<(), StreamError> {
         let inner = self.inner.borrow();
-        match (inner.conn, inner.state) {
-            (Some(conn), State::Open | State::Connecting) => runtime::host()
+        match inner.conn() {
+            Some(conn) => runtime::host()
                 .set_nodelay(conn, on)
                 .map_err(|error| StreamError::Closed(Some(CloseReason::Socket(error)))),
-            _ => Err(inner.closed_error()),
+            None => Err(inner.closed_error()),
         }
     }
 
@@ -523,7 +198,7 @@ impl IOStream {
 
     /// How many received bytes are buffered and unread.
     pub fn buffered(&self) -> usize {
-        self.inner.borrow().buffer.len()
+        self.inner.borrow().buffered()
     }
 }
 
@@ -533,178 +208,17 @@ impl Drop for IOStream {
     }
 }
 
-/// The future of a read; resolves to the bytes read.
-///
-/// Dropping it before completion cancels the read; bytes it had already taken are put back.
-pub struct Read<'a> {
-    stream: &'a IOStream,
-    early: Option<StreamError>,
-    /// Whether this future owns the stream's pending read (started and not yet resolved).
-    active: bool,
-}
-
-impl Future for Read<'_> {
-    type Output = Result<Vec<u8>, StreamError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Some(error) = self.early.take() {
-            return Poll::Ready(Err(error));
-        }
-        let mut inner = self.stream.inner.borrow_mut();
-        let Some(read) = inner.read.as_mut() else {
-            return Poll::Ready(Err(StreamError::Closed(None)));
-        };
-        match read.outcome.take() {
-            None => {
-                read.waker = Some(cx.waker().clone());
-                Poll::Pending
-            }
-            Some(outcome) => {
-                inner.read = None;
-                inner.mark();
-                drop(inner);
-                self.active = false;
-                let mut inner = self.stream.inner.borrow_mut();
-                Poll::Ready(match outcome {
-                    Outcome::Bytes(bytes) => Ok(bytes),
-                    Outcome::Buffered(n) => Ok(inner.buffer.consume(n)),
-                    Outcome::Failed(error) => Err(error),
-                })
-            }
-        }
-    }
-}
-
-impl Drop for Read<'_> {
-    fn drop(&mut self) {
-        if self.active {
-            cancel_read(&self.stream.inner);
-        }
-    }
-}
-
-fn cancel_read(inner: &RefCell<StreamInner>) {
-    let mut inner = inner.borrow_mut();
-    if let Some(read) = inner.read.take()
-        && let Some(Outcome::Bytes(bytes)) = read.outcome
-    {
-        inner.buffer.unread(bytes);
-    }
-    inner.mark();
-}
-
-/// The future of [`IOStream::read_into`]; resolves to the number of bytes copied.
-pub struct ReadInto<'a> {
-    stream: &'a IOStream,
-    buf: &'a mut [u8],
-    early: Option<StreamError>,
-    /// Whether this future owns the stream's pending read (started and not yet resolved).
-    active: bool,
-}
-
-impl Future for ReadInto<'_> {
-    type Output = Result<usize, StreamError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Some(error) = self.early.take() {
-            return Poll::Ready(Err(error));
-        }
-        let this = &mut *self;
-        let mut inner = this.stream.inner.borrow_mut();
-        let Some(read) = inner.read.as_mut() else {
-            return Poll::Ready(Err(StreamError::Closed(None)));
-        };
-        match read.outcome.take() {
-            None => {
-                read.waker = Some(cx.waker().clone());
-                Poll::Pending
-            }
-            Some(outcome) => {
-                inner.read = None;
-                inner.mark();
-                this.active = false;
-                Poll::Ready(match outcome {
-                    Outcome::Buffered(n) => Ok(inner.buffer.consume_into(&mut this.buf[..n])),
-                    Outcome::Bytes(bytes) => {
-                        this.buf[..bytes.len()].copy_from_slice(&bytes);
-                        Ok(bytes.len())
-                    }
-                    Outcome::Failed(error) => Err(error),
-                })
-            }
-        }
-    }
-}
-
-impl Drop for ReadInto<'_> {
-    fn drop(&mut self) {
-        if self.active {
-            cancel_read(&self.stream.inner);
-        }
-    }
-}
-
-/// The future of a write; resolves once the written bytes were handed to the host.
-pub struct Write<'a> {
-    stream: &'a IOStream,
-    index: u64,
-    early: Option<StreamError>,
-}
-
-impl Future for Write<'_> {
-    type Output = Result<(), StreamError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Some(error) = self.early.take() {
-            return Poll::Ready(Err(error));
-        }
-        let mut inner = self.stream.inner.borrow_mut();
-        if inner.writes.done_total() >= self.index {
-            return Poll::Ready(Ok(()));
-        }
-        if inner.state == State::Closed {
-            return Poll::Ready(Err(inner.closed_error()));
-        }
-        let index = self.index;
-        inner.write_wakers.push((index, cx.waker().clone()));
-        Poll::Pending
-    }
-}
-
-/// The future of [`IOStream::connect`].
-pub struct Connect<'a> {
-    stream: &'a IOStream,
-    early: Option<Result<(), StreamError>>,
-}
-
-impl Future for Connect<'_> {
-    type Output = Result<(), StreamError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Some(result) = self.early.take() {
-            return Poll::Ready(result);
-        }
-        let mut inner = self.stream.inner.borrow_mut();
-        match inner.state {
-            State::Open => Poll::Ready(Ok(())),
-            State::Closed => Poll::Ready(Err(inner.closed_error())),
-            State::Connecting | State::Unconnected => {
-                inner.connect_waker = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::cell::RefCell;
     use std::rc::Rc;
 
     use super::*;
-    use crate::host::{ErrorCode, Event};
+    use crate::host::{ErrorCode, Event, SocketError};
     use crate::testing::{FakeHost, deliver, received};
     use crate::{TcpServer, executor, listen};
+    use std::future::Future;
+    use std::pin::Pin;
 
     type Log = Rc<RefCell<Vec<String>>>;
 
@@ -1039,6 +553,42 @@ mod tests {
             log.borrow().as_slice(),
             ["stream is closed: socket error: denied:80 not allowed"]
         );
+    }
+
+    #[test]
+    fn failed_connect_fails_the_connect_without_closing_on_the_host() {
+        let host = FakeHost::install();
+        let log = Log::default();
+        let seen = log.clone();
+        executor::spawn(async move {
+            let stream = IOStream::new();
+            let connecting = stream.connect("127.0.0.1:81");
+            seen.borrow_mut().push(format!("{:?}", stream.conn_id()));
+            let error = connecting.await.expect_err("refused");
+            seen.borrow_mut().push(error.to_string());
+            seen.borrow_mut().push(format!("{:?}", stream.conn_id()));
+            let again = stream.connect("127.0.0.1:81").await;
+            seen.borrow_mut().push(format!("{again:?}"));
+        });
+        deliver([]);
+        let refused = SocketError {
+            code: ErrorCode::ConnectionRefused,
+            message: "connection refused".into(),
+        };
+        deliver([Event::Failed {
+            conn: 1001,
+            error: refused,
+        }]);
+        assert_eq!(
+            log.borrow().as_slice(),
+            [
+                "Some(1001)",
+                "stream is closed: socket error: connection refused",
+                "None",
+                "Err(AlreadyConnected)"
+            ]
+        );
+        assert!(!host.was_closed(1001), "the host already forgot it");
     }
 
     #[test]

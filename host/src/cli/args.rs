@@ -127,7 +127,7 @@ pub(super) struct ServeArgs {
     #[command(flatten)]
     pub(super) guest: GuestOptions,
     #[command(flatten)]
-    pub(super) http: HttpOptions,
+    pub(super) http: HttpFlags,
     #[command(flatten)]
     pub(super) plugins: PluginOptions,
     /// Arguments passed to the guest's start function.
@@ -138,7 +138,7 @@ pub(super) struct ServeArgs {
 /// Options of the HTTP server guest (passed to any guest; others ignore them).
 #[derive(Args, Debug)]
 #[command(next_help_heading = "HTTP")]
-pub(super) struct HttpOptions {
+pub(super) struct HttpFlags {
     /// Cap on a request head (request line and headers); past it the request gets 431.
     #[arg(long, value_name = "BYTES", env = "EDDY_MAX_HEADER_SIZE", default_value = "64KiB", value_parser = parse_bytes)]
     pub(super) max_header_size: u64,

@@ -51,7 +51,7 @@ fn init_logging(format: LogFormat) {
             .with_ansi(std::io::stderr().is_terminal())
             .try_init(),
         LogFormat::Json => {
-            runtime::JSON_LOGS.store(true, std::sync::atomic::Ordering::Relaxed);
+            crate::access_log::JSON_LOGS.store(true, std::sync::atomic::Ordering::Relaxed);
             builder.json().flatten_event(true).try_init()
         }
     };

@@ -1,9 +1,12 @@
 //! The options the host passes to the guest's `start`, as `(name, value)` pairs: written
-//! here, in one function, from the flags.
+//! here, in one function, from the flags, with the keys and encodings of `eddy_options`
+//! (the contract the guest parses with).
 
 use std::net::SocketAddr;
 
-use super::args::{GuestOptions, HttpOptions};
+use eddy_options::{ByteSize, Setting};
+
+use super::args::{GuestOptions, HttpFlags};
 
 /// Options for a guest's `start`, as `(name, value)` pairs.
 pub(super) type StartOptions = Vec<(String, String)>;
@@ -11,7 +14,7 @@ pub(super) type StartOptions = Vec<(String, String)>;
 /// What `eddy serve` passes beyond the options every guest gets.
 pub(super) struct ServeOptions<'a> {
     /// The HTTP server guest's flags.
-    pub http: &'a HttpOptions,
+    pub http: &'a HttpFlags,
     /// Request-body bytes one worker may buffer (see [`body_budget`]).
     pub body_budget: u64,
     /// The `--handler` patterns, in order: route `i` goes to plugin `i`.
@@ -30,65 +33,44 @@ pub(super) fn start_options(
     guest: &GuestOptions,
     serve: Option<&ServeOptions<'_>>,
 ) -> StartOptions {
-    let mut out: StartOptions = vec![
-        ("max-buffer-size".into(), guest.max_buffer_size.to_string()),
-        (
-            "max-write-buffer-size".into(),
-            guest.max_write_buffer_size.to_string(),
-        ),
+    let mut settings = vec![
+        Setting::MaxBufferSize(ByteSize(guest.max_buffer_size)),
+        Setting::MaxWriteBufferSize(ByteSize(guest.max_write_buffer_size)),
     ];
-    let Some(serve) = serve else {
-        return out;
-    };
-    let http = serve.http;
-    let millis = |d: std::time::Duration| d.as_millis().to_string();
-    out.extend([
-        (
-            "max-header-size".to_owned(),
-            http.max_header_size.to_string(),
-        ),
-        ("max-body-size".to_owned(), http.max_body_size.to_string()),
-        ("no-keep-alive".to_owned(), http.no_keep_alive.to_string()),
-        ("idle-timeout".to_owned(), millis(http.idle_timeout)),
-        ("header-timeout".to_owned(), millis(http.header_timeout)),
-        ("body-timeout".to_owned(), millis(http.body_timeout)),
-        ("write-timeout".to_owned(), millis(http.write_timeout)),
-        ("xheaders".to_owned(), http.xheaders.to_string()),
-        (
-            "decompress-request".to_owned(),
-            http.decompress_request.to_string(),
-        ),
-        ("gzip".to_owned(), http.gzip.to_string()),
-        // Not even the crossing when the log filter drops access lines anyway.
-        (
-            "access-log".to_owned(),
-            (!http.no_access_log && tracing::enabled!(target: "access", tracing::Level::INFO))
-                .to_string(),
-        ),
-    ]);
-    out.extend(
-        http.trusted_downstream
-            .iter()
-            .map(|ip| ("trusted-downstream".to_owned(), ip.clone())),
-    );
-    out.extend(
-        http.protocol
-            .iter()
-            .map(|p| ("protocol".to_owned(), p.clone())),
-    );
-    out.push(("body-budget".to_owned(), serve.body_budget.to_string()));
-    out.extend(
-        serve
-            .routes
-            .iter()
-            .map(|pattern| ("route".to_owned(), pattern.clone())),
-    );
-    out.extend(
-        serve
-            .default_host
-            .map(|host| ("default-host".to_owned(), host.to_string())),
-    );
-    out
+    if let Some(serve) = serve {
+        let http = serve.http;
+        settings.extend([
+            Setting::MaxHeaderSize(ByteSize(http.max_header_size)),
+            Setting::MaxBodySize(ByteSize(http.max_body_size)),
+            Setting::NoKeepAlive(http.no_keep_alive),
+            Setting::IdleTimeout(http.idle_timeout),
+            Setting::HeaderTimeout(http.header_timeout),
+            Setting::BodyTimeout(http.body_timeout),
+            Setting::WriteTimeout(http.write_timeout),
+            Setting::Xheaders(http.xheaders),
+            Setting::DecompressRequest(http.decompress_request),
+            Setting::Gzip(http.gzip),
+            // Not even the crossing when the log filter drops access lines anyway.
+            Setting::AccessLog(
+                !http.no_access_log && tracing::enabled!(target: "access", tracing::Level::INFO),
+            ),
+        ]);
+        settings.extend(
+            http.trusted_downstream
+                .iter()
+                .cloned()
+                .map(Setting::TrustedDownstream),
+        );
+        settings.extend(http.protocol.iter().cloned().map(Setting::Protocol));
+        settings.push(Setting::BodyBudget(ByteSize(serve.body_budget)));
+        settings.extend(serve.routes.iter().cloned().map(Setting::Route));
+        settings.extend(
+            serve
+                .default_host
+                .map(|host| Setting::DefaultHost(host.to_string())),
+        );
+    }
+    settings.iter().map(Setting::encode).collect()
 }
 
 /// The body budget of a worker: `--body-budget`, or a quarter of `--max-memory`.
@@ -96,7 +78,7 @@ pub(super) fn start_options(
 /// # Errors
 /// The budget is more than half of `--max-memory` (bodies would crowd out the guest's own
 /// memory, and a flood of them could still trap it).
-pub(super) fn body_budget(http: &HttpOptions, max_memory: u64) -> anyhow::Result<u64> {
+pub(super) fn body_budget(http: &HttpFlags, max_memory: u64) -> anyhow::Result<u64> {
     let budget = http.body_budget.unwrap_or(max_memory / 4);
     if budget > max_memory / 2 {
         anyhow::bail!(

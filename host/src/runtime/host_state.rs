@@ -9,7 +9,7 @@ use super::limits::{Limiter, Limits};
 use super::plugins::Plugins;
 use super::server_wit;
 use super::wit::{clock, net, process, timers, types};
-use crate::access_log::AccessLog;
+use crate::access_log::{AccessLog, Format};
 use crate::boundary::{Crossings, Imports};
 
 /// What a guest's `Store` holds: the lent imports, its resource limits and its plugins.
@@ -45,7 +45,7 @@ impl HostState {
             worker,
             stopped: None,
             crossings: Crossings::default(),
-            access_log: AccessLog::new(super::log::access_format()),
+            access_log: AccessLog::new(Format::configured()),
         }
     }
 

@@ -1,14 +1,9 @@
 //! The guest's `eddy:io/log` import: log lines under the worker's name through `tracing`,
 //! and access entries into the worker's buffered access log (text or JSON lines).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use super::host_state::HostState;
 use super::wit::log;
-use crate::access_log::{AccessRecord, Format};
-
-/// Whether logs are JSON (`--log-format json`): access entries then carry only fields.
-pub static JSON_LOGS: AtomicBool = AtomicBool::new(false);
+use crate::access_log::AccessRecord;
 
 impl log::Host for HostState {
     fn log(&mut self, level: log::Level, message: String) {
@@ -33,14 +28,5 @@ impl log::Host for HostState {
             duration_us: entry.duration_us,
             remote: &entry.remote,
         });
-    }
-}
-
-/// The shape of access lines: like the rest of the log.
-pub(super) fn access_format() -> Format {
-    if JSON_LOGS.load(Ordering::Relaxed) {
-        Format::Json
-    } else {
-        Format::Text
     }
 }

@@ -1,0 +1,249 @@
+//! Writing one response, whole or in pieces: [`ResponseWriter`] encodes the head, frames the
+//! body (chunked on HTTP/1.1, until close on HTTP/1.0) and cuts a client that takes no bytes
+//! for the write timeout. It also hands a streaming handler the request body.
+
+use std::cell::Cell;
+use std::time::Duration;
+
+use eddy_http::chunked::{LAST_CHUNK, write_chunk};
+use eddy_http::response::http_date;
+use eddy_http::{EncodeOptions, Response, StreamFraming, Version, encode, encode_stream_head};
+
+use super::reader::BodySource;
+use crate::iostream::{IOStream, StreamError};
+use crate::timer::timeout;
+use crate::{Level, log, wall_time};
+
+/// Responses are handed to the stream in pieces of this size, each awaited.
+pub const WRITE_PIECE: usize = 1024 * 1024;
+
+/// How often a blocked write checks whether the client took any bytes: the write timeout
+/// counts only time without progress, measured to this fraction of it.
+const WRITE_PROGRESS_CHECKS: u32 = 4;
+
+/// How far a response got, shared between the writer and the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Progress {
+    /// Nothing sent yet.
+    NotStarted,
+    /// The head is out; the body follows with this framing (and the keep-alive decision).
+    Body(StreamFraming, bool),
+    /// Complete; whether the connection may stay open.
+    Done(bool),
+}
+
+/// What one response put on the wire, for the access log.
+#[derive(Default)]
+pub(super) struct Meter {
+    /// The status sent (500 for one out of range).
+    pub(super) status: Cell<u16>,
+    /// A write failed: the connection cannot carry another response.
+    pub(super) failed: Cell<bool>,
+}
+
+/// Writes one response, whole or in pieces (and reads a streamed request body).
+///
+/// The connection makes one per request; see [`super::StreamingHandler`].
+pub struct ResponseWriter<'a> {
+    pub(super) stream: &'a IOStream,
+    /// The request body still to read, when the handler streams it.
+    pub(super) body: Option<BodySource<'a>>,
+    pub(super) progress: &'a Cell<Progress>,
+    pub(super) meter: &'a Meter,
+    /// The request's method (a response to HEAD has no body).
+    pub(super) method: String,
+    pub(super) version: Version,
+    pub(super) accept_encoding: Option<Vec<u8>>,
+    /// Whether the request allows the connection to stay open.
+    pub(super) keep_alive: bool,
+    pub(super) gzip: bool,
+    pub(super) write_timeout: Duration,
+}
+
+impl ResponseWriter<'_> {
+    /// Hands bytes to the stream within the write timeout; a client that stops reading for
+    /// that long is cut off.
+    ///
+    /// Large writes go in pieces of [`WRITE_PIECE`], each awaited, so a response of any size
+    /// flows at the client's pace instead of filling the write buffer.
+    async fn put(&self, bytes: impl Into<Vec<u8>>) -> Result<(), StreamError> {
+        let bytes = bytes.into();
+        let result = if bytes.len() <= WRITE_PIECE {
+            self.put_piece(bytes).await
+        } else {
+            let mut result = Ok(());
+            for piece in bytes.chunks(WRITE_PIECE) {
+                result = self.put_piece(piece.to_vec()).await;
+                if result.is_err() {
+                    break;
+                }
+            }
+            result
+        };
+        if result.is_err() {
+            self.meter.failed.set(true);
+        }
+        result
+    }
+
+    /// Writes one piece; the write timeout counts only time in which the client took no
+    /// bytes at all (like nginx's `send_timeout`), so a slow but steady reader is never cut.
+    async fn put_piece(&self, bytes: Vec<u8>) -> Result<(), StreamError> {
+        let mut write = std::pin::pin!(self.stream.write(bytes));
+        let check = (self.write_timeout / WRITE_PROGRESS_CHECKS).max(Duration::from_millis(1));
+        let mut seen = self.stream.bytes_written();
+        let mut stalled = Duration::ZERO;
+        loop {
+            if let Ok(result) = timeout(check, write.as_mut()).await {
+                return result;
+            }
+            let written = self.stream.bytes_written();
+            if written > seen {
+                seen = written;
+                stalled = Duration::ZERO;
+                continue;
+            }
+            stalled += check;
+            if stalled >= self.write_timeout {
+                log(
+                    Level::Debug,
+                    &format!(
+                        "closing: the client read nothing for {:?}",
+                        self.write_timeout
+                    ),
+                );
+                self.stream.close();
+                return Err(StreamError::Closed(None));
+            }
+        }
+    }
+
+    /// The next piece of a streamed request body ([`StreamingHandler::streams_body`]);
+    /// `Ok(None)` once it is complete, or at once when the body was not streamed.
+    ///
+    /// # Errors
+    /// The body is malformed or too large (413), was cut short, or did not arrive within the
+    /// body timeout; the connection closes after the response.
+    pub async fn read_body(&self) -> Result<Option<Vec<u8>>, StreamError> {
+        match self.body {
+            Some(source) => source.next().await,
+            None => Ok(None),
+        }
+    }
+
+    /// Whether the connection stays open after this response: not once the host drains.
+    fn keep(&self) -> bool {
+        self.keep_alive && !crate::draining()
+    }
+
+    fn encode_options<'o>(&'o self, date: &'o str) -> EncodeOptions<'o> {
+        EncodeOptions {
+            method: &self.method,
+            version: self.version,
+            accept_encoding: self.accept_encoding.as_deref(),
+            keep_alive: self.keep(),
+            gzip: self.gzip,
+            date,
+        }
+    }
+
+    /// Sends a whole response (status, headers and body) and finishes.
+    ///
+    /// # Errors
+    /// The response was already started, or the stream closed.
+    pub async fn send(&self, response: Response) -> Result<(), StreamError> {
+        if self.progress.get() != Progress::NotStarted {
+            return Err(StreamError::Closed(None));
+        }
+        let date = http_date(wall_time().0);
+        self.meter
+            .status
+            .set(if (100..=999).contains(&response.status) {
+                response.status
+            } else {
+                500
+            });
+        let bytes = encode(response, &self.encode_options(&date));
+        self.progress.set(Progress::Done(self.keep()));
+        self.put(bytes).await
+    }
+
+    /// Sends the status and headers of `head` (its body is ignored); the body follows in
+    /// [`ResponseWriter::write`] calls, chunked on HTTP/1.1, until the close on HTTP/1.0.
+    ///
+    /// # Errors
+    /// The response was already started, or the stream closed.
+    pub async fn write_head(&self, head: Response) -> Result<(), StreamError> {
+        if self.progress.get() != Progress::NotStarted {
+            return Err(StreamError::Closed(None));
+        }
+        let date = http_date(wall_time().0);
+        let status = head.status;
+        match encode_stream_head(head, &self.encode_options(&date)) {
+            Ok((bytes, framing, keep_alive)) => {
+                self.meter.status.set(status);
+                self.progress.set(Progress::Body(framing, keep_alive));
+                self.put(bytes).await
+            }
+            Err(_) => {
+                // A header with CR/LF/NUL: never split the response.
+                log(Level::Warn, "a response header was invalid; answering 500");
+                Box::pin(self.send(Response::error(500))).await
+            }
+        }
+    }
+
+    /// Writes a piece of the body (after `write_head`; starts a 200 response if not).
+    ///
+    /// # Errors
+    /// The response is finished, or the stream closed.
+    pub async fn write(&self, chunk: &[u8]) -> Result<(), StreamError> {
+        if self.progress.get() == Progress::NotStarted {
+            self.write_head(Response::new(200)).await?;
+        }
+        match self.progress.get() {
+            Progress::Body(StreamFraming::Chunked, _) if !chunk.is_empty() => {
+                let mut framed = Vec::with_capacity(chunk.len() + 16);
+                write_chunk(&mut framed, chunk);
+                self.put(framed).await
+            }
+            Progress::Body(StreamFraming::UntilClose, _) => self.put(chunk.to_vec()).await,
+            Progress::Body(..) => Ok(()),
+            Progress::NotStarted | Progress::Done(_) => Err(StreamError::Closed(None)),
+        }
+    }
+
+    /// Ends the response (the last chunk on HTTP/1.1).
+    ///
+    /// # Errors
+    /// The stream closed.
+    pub async fn finish(&self) -> Result<(), StreamError> {
+        if let Progress::Body(StreamFraming::Chunked, keep) = self.progress.get() {
+            self.progress.set(Progress::Done(keep));
+            return self.put(LAST_CHUNK).await;
+        }
+        finish(self.stream, self.progress).await
+    }
+}
+
+/// Completes whatever the writer left open.
+pub(super) async fn finish(
+    stream: &IOStream,
+    progress: &Cell<Progress>,
+) -> Result<(), StreamError> {
+    match progress.get() {
+        Progress::Body(StreamFraming::Chunked, keep) => {
+            progress.set(Progress::Done(keep));
+            stream.write(LAST_CHUNK).await
+        }
+        Progress::Body(StreamFraming::UntilClose, _) => {
+            progress.set(Progress::Done(false));
+            Ok(())
+        }
+        Progress::Body(StreamFraming::NoBody, keep) => {
+            progress.set(Progress::Done(keep));
+            Ok(())
+        }
+        Progress::NotStarted | Progress::Done(_) => Ok(()),
+    }
+}
