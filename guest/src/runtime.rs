@@ -10,12 +10,34 @@ use std::rc::Rc;
 use std::task::Waker;
 
 use crate::executor;
-use crate::host::{ConnId, Event, Host, Instant, Level, TimerId};
-use crate::iostream::{IOStream, StreamInner};
+use crate::host::{ConnId, Event, Host, Instant, Level, SocketError, TimerId};
 use eddy_options::{Options, StreamOptions};
 
-/// What runs when a listener accepts a connection: `(stream, peer address)`.
-type AcceptHandler = Rc<dyn Fn(IOStream, String)>;
+/// What runs when a listener accepts a connection: `(connection, peer address)`.
+type AcceptHandler = Rc<dyn Fn(ConnId, String)>;
+
+/// A stream as the runtime sees it: where a connection's host events go, and what it does at
+/// the end of a round. IOStream's shared state implements it; the runtime names no stream
+/// type, so the stream module may use the runtime without a cycle.
+pub(crate) trait StreamEvents {
+    /// Bytes arrived from the host.
+    fn on_received(&mut self, bytes: &[u8]);
+    /// The peer closed its side.
+    fn on_end_of_stream(&mut self);
+    /// The connection failed; the host already forgot it.
+    fn on_failed(&mut self, error: SocketError);
+    /// The socket can take bytes again after a short send.
+    fn on_writable(&mut self);
+    /// An outbound connection completed.
+    fn on_connected(&mut self);
+    /// Hands queued writes to the host (end of a round).
+    fn flush(&mut self);
+    /// Tells the host whether the stream wants to read, if that changed (end of the rounds).
+    fn sync_read_interest(&mut self);
+}
+
+/// A registered stream.
+type StreamRef = Rc<RefCell<dyn StreamEvents>>;
 
 /// A timer's state between arming and firing.
 #[derive(Default)]
@@ -27,7 +49,7 @@ struct TimerSlot {
 #[derive(Default)]
 struct State {
     host: Option<Rc<dyn Host>>,
-    streams: HashMap<ConnId, Rc<RefCell<StreamInner>>>,
+    streams: HashMap<ConnId, StreamRef>,
     to_service: Vec<ConnId>,
     timers: HashMap<TimerId, TimerSlot>,
     now: Instant,
@@ -105,11 +127,11 @@ pub fn now() -> Instant {
 }
 
 /// Sets what runs for every accepted connection.
-pub fn set_accept_handler(handler: impl Fn(IOStream, String) + 'static) {
+pub(crate) fn set_accept_handler(handler: impl Fn(ConnId, String) + 'static) {
     STATE.with(|state| state.borrow_mut().on_accept = Some(Rc::new(handler)));
 }
 
-pub(crate) fn register(conn: ConnId, stream: Rc<RefCell<StreamInner>>) {
+pub(crate) fn register(conn: ConnId, stream: StreamRef) {
     STATE.with(|state| state.borrow_mut().streams.insert(conn, stream));
 }
 
@@ -158,7 +180,7 @@ pub(crate) fn disarm_timer(id: TimerId) {
     }
 }
 
-fn stream(conn: ConnId) -> Option<Rc<RefCell<StreamInner>>> {
+fn stream(conn: ConnId) -> Option<StreamRef> {
     STATE.with(|state| state.borrow().streams.get(&conn).cloned())
 }
 
@@ -175,9 +197,9 @@ fn dispatch(event: Event) {
     match event {
         Event::Accepted { conn, peer, .. } => accept(conn, peer),
         Event::Received { conn, bytes } => with_stream(conn, |inner| inner.on_received(&bytes)),
-        Event::EndOfStream(conn) => with_stream(conn, StreamInner::on_end_of_stream),
-        Event::Writable(conn) => with_stream(conn, StreamInner::on_writable),
-        Event::Connected(conn) => with_stream(conn, StreamInner::on_connected),
+        Event::EndOfStream(conn) => with_stream(conn, |inner| inner.on_end_of_stream()),
+        Event::Writable(conn) => with_stream(conn, |inner| inner.on_writable()),
+        Event::Connected(conn) => with_stream(conn, |inner| inner.on_connected()),
         Event::Failed { conn, error } => with_stream(conn, |inner| inner.on_failed(error)),
         Event::Timer(id) => fire_timer(id),
         Event::Draining => start_draining(),
@@ -252,16 +274,16 @@ impl Drop for DrainStarted {
     }
 }
 
-fn with_stream(conn: ConnId, f: impl FnOnce(&mut StreamInner)) {
+fn with_stream(conn: ConnId, f: impl FnOnce(&mut dyn StreamEvents)) {
     if let Some(stream) = stream(conn) {
-        f(&mut stream.borrow_mut());
+        f(&mut *stream.borrow_mut());
     }
 }
 
 fn accept(conn: ConnId, peer: String) {
     let handler = STATE.with(|state| state.borrow().on_accept.clone());
     match handler {
-        Some(handler) => handler(IOStream::accepted(conn), peer),
+        Some(handler) => handler(conn, peer),
         None => {
             host().log(
                 Level::Warn,

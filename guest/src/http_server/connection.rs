@@ -15,8 +15,8 @@ use eddy_http::{
     Step, encode,
 };
 
+use super::handler::StreamingHandler;
 use super::reader::{BodySource, CONTINUE, Reader};
-use super::server::StreamingHandler;
 use super::writer::{Meter, Progress, ResponseWriter, finish};
 use crate::host::{AccessEntry, Instant};
 use crate::iostream::IOStream;

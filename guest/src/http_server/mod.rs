@@ -7,12 +7,14 @@
 //! and response encoding live in `eddy-http`.
 
 mod connection;
+mod handler;
 mod reader;
 mod server;
 #[cfg(test)]
 mod tests;
 mod writer;
 
+pub use handler::{StreamingHandler, Whole};
 pub use reader::READ_SIZE;
-pub use server::{HttpServer, StreamingHandler, Whole, serve_http, serve_http_streaming};
+pub use server::{HttpServer, serve_http, serve_http_streaming};
 pub use writer::{ResponseWriter, WRITE_PIECE};

@@ -1,47 +1,15 @@
-//! The HTTP server itself (Tornado's `HTTPServer`): the handler traits and the entry points
-//! that start serving on the host's listeners. Each connection runs in [`super::connection`].
+//! The HTTP server itself (Tornado's `HTTPServer`): the entry points that start serving on
+//! the host's listeners. Each connection runs in [`super::connection`].
 
-use std::future::Future;
 use std::rc::Rc;
 
-use eddy_http::{BodyBudget, Handler, Limits, Request, RequestHead};
+use eddy_http::{BodyBudget, Handler, Limits};
 use eddy_options::HttpOptions;
 
 use super::connection::Connection;
-use super::writer::ResponseWriter;
+use super::handler::{StreamingHandler, Whole};
 use crate::iostream::IOStream;
 use crate::tcp_server::{TcpServer, listen};
-
-/// Answers requests by writing responses, possibly in pieces (Tornado's `RequestHandler`
-/// with `flush()`): call [`ResponseWriter::write_head`], then [`ResponseWriter::write`] as
-/// often as needed, then [`ResponseWriter::finish`] (or just return; the server finishes).
-pub trait StreamingHandler: 'static {
-    /// Answers `request` through `response`.
-    fn respond<'a>(
-        &'a self,
-        request: Request,
-        response: ResponseWriter<'a>,
-    ) -> impl Future<Output = ()>;
-
-    /// Whether `respond` reads the body of requests like `head` itself, piece by piece, with
-    /// [`ResponseWriter::read_body`] (Tornado's `@stream_request_body`): the request then comes
-    /// as soon as its head is in, with an empty `body`, and the body takes no share of the
-    /// worker's body budget. What the handler leaves unread is discarded. No by default.
-    fn streams_body(&self, head: &RequestHead) -> bool {
-        let _ = head;
-        false
-    }
-}
-
-/// A whole-response [`Handler`] as a [`StreamingHandler`].
-pub struct Whole<H>(pub H);
-
-impl<H: Handler + 'static> StreamingHandler for Whole<H> {
-    async fn respond<'a>(&'a self, request: Request, response: ResponseWriter<'a>) {
-        let answer = self.0.handle(&request);
-        let _ = response.send(answer).await;
-    }
-}
 
 /// An HTTP/1.1 server (Tornado's `HTTPServer(handler)`).
 pub struct HttpServer<S> {

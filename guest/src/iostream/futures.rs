@@ -1,4 +1,7 @@
-//! The futures of an [`IOStream`]: reads, writes and connecting.
+//! The futures of an [`IOStream`](super::IOStream): reads, writes and connecting.
+//!
+//! They hold the stream's shared state, not the handle, so the handle's module depends on
+//! this one and not the other way round.
 //!
 //! Each future only asks the stream's shared state whether it is done; dropping a read
 //! before it completes cancels it and puts back the bytes it had taken.
@@ -10,13 +13,15 @@ use std::task::{Context, Poll};
 use super::error::StreamError;
 use super::pending_read::Outcome;
 use super::read_buffer::ReadTarget;
-use super::stream::IOStream;
+use std::cell::RefCell;
+
+use super::inner::StreamInner;
 
 /// The future of a read; resolves to the bytes read.
 ///
 /// Dropping it before completion cancels the read; bytes it had already taken are put back.
 pub struct Read<'a> {
-    stream: &'a IOStream,
+    stream: &'a RefCell<StreamInner>,
     early: Option<StreamError>,
     /// Whether this future owns the stream's pending read (started and not yet resolved).
     active: bool,
@@ -25,8 +30,12 @@ pub struct Read<'a> {
 impl<'a> Read<'a> {
     /// Starts reading `target`; with `in_place` the bytes wait in the stream's buffer to be
     /// copied out (see [`ReadInto`]).
-    pub(super) fn start(stream: &'a IOStream, target: ReadTarget, in_place: bool) -> Self {
-        let started = stream.inner.borrow_mut().start_read(target, in_place);
+    pub(super) fn start(
+        stream: &'a RefCell<StreamInner>,
+        target: ReadTarget,
+        in_place: bool,
+    ) -> Self {
+        let started = stream.borrow_mut().start_read(target, in_place);
         Self {
             stream,
             active: started.is_ok(),
@@ -39,7 +48,7 @@ impl<'a> Read<'a> {
         if let Some(error) = self.early.take() {
             return Poll::Ready(Outcome::Failed(error));
         }
-        let outcome = self.stream.inner.borrow_mut().poll_read(cx.waker());
+        let outcome = self.stream.borrow_mut().poll_read(cx.waker());
         if outcome.is_ready() {
             self.active = false;
         }
@@ -53,19 +62,19 @@ impl Future for Read<'_> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let stream = self.stream;
         self.poll_outcome(cx)
-            .map(|outcome| stream.inner.borrow_mut().take_bytes(outcome))
+            .map(|outcome| stream.borrow_mut().take_bytes(outcome))
     }
 }
 
 impl Drop for Read<'_> {
     fn drop(&mut self) {
         if self.active {
-            self.stream.inner.borrow_mut().cancel_read();
+            self.stream.borrow_mut().cancel_read();
         }
     }
 }
 
-/// The future of [`IOStream::read_into`]; resolves to the number of bytes copied.
+/// The future of [`IOStream::read_into`](super::IOStream::read_into); resolves to the number of bytes copied.
 ///
 /// A [`Read`] whose bytes stay in the stream's buffer until they are copied into the
 /// caller's; dropping it cancels the read like dropping a `Read`.
@@ -76,7 +85,11 @@ pub struct ReadInto<'a> {
 
 impl<'a> ReadInto<'a> {
     /// Starts a read of `buf.len()` bytes (or, with `partial`, of what is available).
-    pub(super) fn start(stream: &'a IOStream, buf: &'a mut [u8], partial: bool) -> Self {
+    pub(super) fn start(
+        stream: &'a RefCell<StreamInner>,
+        buf: &'a mut [u8],
+        partial: bool,
+    ) -> Self {
         let target = ReadTarget::Bytes {
             n: buf.len(),
             partial,
@@ -96,21 +109,21 @@ impl Future for ReadInto<'_> {
         let stream = this.read.stream;
         this.read
             .poll_outcome(cx)
-            .map(|outcome| stream.inner.borrow_mut().copy_out(outcome, this.buf))
+            .map(|outcome| stream.borrow_mut().copy_out(outcome, this.buf))
     }
 }
 
 /// The future of a write; resolves once the written bytes were handed to the host.
 pub struct Write<'a> {
-    stream: &'a IOStream,
+    stream: &'a RefCell<StreamInner>,
     /// The write index that completes this write, or why it failed at once.
     queued: Result<u64, Option<StreamError>>,
 }
 
 impl<'a> Write<'a> {
     /// Queues `data` on `stream`.
-    pub(super) fn start(stream: &'a IOStream, data: Vec<u8>) -> Self {
-        let queued = stream.inner.borrow_mut().start_write(data).map_err(Some);
+    pub(super) fn start(stream: &'a RefCell<StreamInner>, data: Vec<u8>) -> Self {
+        let queued = stream.borrow_mut().start_write(data).map_err(Some);
         Self { stream, queued }
     }
 }
@@ -121,22 +134,22 @@ impl Future for Write<'_> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let stream = self.stream;
         match &mut self.queued {
-            Ok(index) => stream.inner.borrow_mut().poll_write(*index, cx.waker()),
+            Ok(index) => stream.borrow_mut().poll_write(*index, cx.waker()),
             Err(early) => Poll::Ready(Err(early.take().unwrap_or(StreamError::Closed(None)))),
         }
     }
 }
 
-/// The future of [`IOStream::connect`].
+/// The future of [`IOStream::connect`](super::IOStream::connect).
 pub struct Connect<'a> {
-    stream: &'a IOStream,
+    stream: &'a RefCell<StreamInner>,
     /// Set when the connect failed at once.
     early: Option<StreamError>,
 }
 
 impl<'a> Connect<'a> {
     /// Waits for the connection `stream` started, or reports `early` failure.
-    pub(super) fn new(stream: &'a IOStream, early: Option<StreamError>) -> Self {
+    pub(super) fn new(stream: &'a RefCell<StreamInner>, early: Option<StreamError>) -> Self {
         Self { stream, early }
     }
 }
@@ -148,6 +161,6 @@ impl Future for Connect<'_> {
         if let Some(error) = self.early.take() {
             return Poll::Ready(Err(error));
         }
-        self.stream.inner.borrow_mut().poll_connect(cx.waker())
+        self.stream.borrow_mut().poll_connect(cx.waker())
     }
 }

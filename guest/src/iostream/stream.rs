@@ -63,17 +63,17 @@ impl IOStream {
     pub fn connect(&self, address: &str) -> Connect<'_> {
         let mut inner = self.inner.borrow_mut();
         if !inner.is_unconnected() {
-            return Connect::new(self, Some(StreamError::AlreadyConnected));
+            return Connect::new(&self.inner, Some(StreamError::AlreadyConnected));
         }
         match runtime::host().connect(address) {
             Ok(conn) => {
                 inner.on_connecting(conn);
                 runtime::register(conn, self.inner.clone());
-                Connect::new(self, None)
+                Connect::new(&self.inner, None)
             }
             Err(error) => {
                 inner.close(Some(CloseReason::Socket(error)));
-                Connect::new(self, Some(inner.closed_error()))
+                Connect::new(&self.inner, Some(inner.closed_error()))
             }
         }
     }
@@ -110,11 +110,11 @@ impl IOStream {
     /// Reads into `buf`: fills it, or with `partial` copies what is available (at least 1 byte).
     /// Resolves to the number of bytes copied; saves an allocation per read.
     pub fn read_into<'a>(&'a self, buf: &'a mut [u8], partial: bool) -> ReadInto<'a> {
-        ReadInto::start(self, buf, partial)
+        ReadInto::start(&self.inner, buf, partial)
     }
 
     fn read(&self, target: ReadTarget) -> Read<'_> {
-        Read::start(self, target, false)
+        Read::start(&self.inner, target, false)
     }
 
     /// Queues `data` for writing; resolves once every byte up to it has been handed to the host.
@@ -122,7 +122,7 @@ impl IOStream {
     /// Fails at once with [`StreamError::BufferFull`] (stream left open) if the queue would
     /// pass the write buffer cap, and with [`StreamError::Closed`] on a closed stream.
     pub fn write(&self, data: impl Into<Vec<u8>>) -> Write<'_> {
-        Write::start(self, data.into())
+        Write::start(&self.inner, data.into())
     }
 
     /// Closes the stream (Tornado's `close`); pending reads and writes fail with
