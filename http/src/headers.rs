@@ -7,7 +7,7 @@
 /// compares names ASCII-case-insensitively. Values are raw bytes because
 /// HTTP field values may carry obs-text (bytes >= 0x80). The map itself does
 /// not validate names or values: parsers validate on input and
-/// [`super::response::write_header`] validates on output.
+/// [`super::response_head::write_header`] validates on output.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HeaderMap {
     entries: Vec<(String, Vec<u8>)>,
