@@ -394,6 +394,46 @@ line one\r\nline two\r\n--BOUNDARY--\r\n";
 }
 
 #[test]
+fn malformed_forms_are_served_and_read_as_no_arguments() {
+    // No final boundary, and a stray escape in the query: arguments are parsed only when a
+    // handler reads them, and then a malformed form body gives none, as it always did.
+    let body = "--B\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nv\r\n";
+    let request = |path: &str| {
+        format!(
+            "POST {path}?a=%zz HTTP/1.1\r\nHost: h\r\nContent-Type: multipart/form-data; boundary=B\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let embedded = Eddy::serve(&["--listen", "127.0.0.1:0"]);
+    let response = roundtrip(embedded.addr, request("/form").as_bytes());
+    assert_eq!(
+        (response.status, response.text()),
+        (200, "You requested /form?a=%zz\n".to_owned())
+    );
+    let (inspect, hello) = (path("inspect"), path("hello"));
+    let inspect_route = format!("/i/.*={inspect}");
+    let server = Eddy::serve(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--handler",
+        &inspect_route,
+        "--handler",
+        &hello,
+    ]);
+    let response = roundtrip(server.addr, request("/form").as_bytes());
+    assert_eq!(
+        (response.status, response.text()),
+        (200, "Hello, world!".to_owned())
+    );
+    let text = roundtrip(server.addr, request("/i/form").as_bytes()).text();
+    assert!(
+        text.contains(r#""arguments": [["a", "%zz"]]"#) && text.contains(r#""files": []"#),
+        "{text}"
+    );
+    assert!(text.contains(r#""query": "a=%zz""#), "{text}");
+}
+
+#[test]
 fn xheaders_are_trusted_only_when_asked() {
     let request = b"GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 203.0.113.9, 10.0.0.2\r\nX-Forwarded-Proto: https\r\n\r\n";
     let plain = inspect(&[]);
