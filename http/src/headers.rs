@@ -126,6 +126,20 @@ impl HeaderMap {
     }
 }
 
+/// Takes fields in order as they are (the shape of the WIT `fields` type), without copying.
+impl From<Vec<(String, Vec<u8>)>> for HeaderMap {
+    fn from(entries: Vec<(String, Vec<u8>)>) -> Self {
+        Self { entries }
+    }
+}
+
+/// Gives the fields back in order (the shape of the WIT `fields` type), without copying.
+impl From<HeaderMap> for Vec<(String, Vec<u8>)> {
+    fn from(map: HeaderMap) -> Self {
+        map.entries
+    }
+}
+
 /// True for an RFC 9110 `tchar`.
 pub fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric()
