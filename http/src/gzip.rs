@@ -32,7 +32,8 @@ const OUT_CHUNK_BYTES: usize = 16 * 1024;
 const MAGIC: [u8; 3] = [0x1f, 0x8b, 8];
 /// CRC32 and ISIZE close every member.
 const TRAILER_BYTES: usize = 8;
-/// What `flate2` says, and only says, when a member's CRC32 or ISIZE is wrong.
+/// Part of `flate2`'s message for a member whose CRC32 or ISIZE is wrong (and for a wrong
+/// header CRC16, which fails before the header is complete and so is told apart).
 const TRAILER_MISMATCH: &str = "does not have a matching checksum";
 
 /// Why gzip data could not be decompressed.
