@@ -5,6 +5,7 @@ mod util;
 
 use std::path::{Path, PathBuf};
 
+use util::Guest::{Embedded, Handlers};
 use util::{Eddy, roundtrip};
 
 fn cache_dir(name: &str) -> PathBuf {
@@ -26,8 +27,8 @@ fn cached_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn serve(dir: &Path) -> Eddy {
-    let dir = dir.to_str().expect("utf-8 path").to_owned();
-    let server = Eddy::serve(&["--listen", "127.0.0.1:0", "--cache-dir", &dir]);
+    let dir = dir.to_str().expect("utf-8 path");
+    let server = Eddy::serve_guest(Embedded, &["--cache-dir", dir]);
     assert_eq!(
         roundtrip(server.addr, b"GET /c HTTP/1.1\r\nHost: a\r\n\r\n").text(),
         "You requested /c\n"
@@ -90,22 +91,14 @@ fn a_corrupt_cache_file_is_ignored_and_rebuilt() {
 
 #[test]
 fn a_cache_file_copied_over_another_components_is_rejected_and_rebuilt() {
-    let hello = util::guest("hello");
-    let inspect = util::guest("inspect");
-    let serve_plugin = |dir: &Path, plugin: &Path| {
-        Eddy::serve(&[
-            "--listen",
-            "127.0.0.1:0",
-            "--cache-dir",
-            dir.to_str().expect("utf-8 path"),
-            "--handler",
-            plugin.to_str().expect("utf-8 path"),
-        ])
+    let serve_plugin = |dir: &Path, plugin: &str| {
+        let dir = dir.to_str().expect("utf-8 path");
+        Eddy::serve_guest(Handlers(&[plugin]), &["--cache-dir", dir])
     };
     let hello_dir = cache_dir("swap-hello");
     let inspect_dir = cache_dir("swap-inspect");
-    drop(serve_plugin(&hello_dir, &hello));
-    drop(serve_plugin(&inspect_dir, &inspect));
+    drop(serve_plugin(&hello_dir, "hello"));
+    drop(serve_plugin(&inspect_dir, "inspect"));
     let name = |path: &PathBuf| path.file_name().expect("name").to_owned();
     let hello_files: Vec<_> = cached_files(&hello_dir).iter().map(name).collect();
     let inspect_files: Vec<_> = cached_files(&inspect_dir).iter().map(name).collect();
@@ -121,7 +114,7 @@ fn a_cache_file_copied_over_another_components_is_rejected_and_rebuilt() {
     std::fs::copy(inspect_dir.join(inspect_entry), hello_dir.join(hello_entry))
         .expect("copy inspect's machine code over hello's entry");
 
-    let server = serve_plugin(&hello_dir, &hello);
+    let server = serve_plugin(&hello_dir, "hello");
     let response = roundtrip(server.addr, b"GET /who HTTP/1.1\r\nHost: a\r\n\r\n");
     assert_eq!(response.text(), "Hello, world!", "hello's own code answers");
     let log = server.stderr();
@@ -131,7 +124,7 @@ fn a_cache_file_copied_over_another_components_is_rejected_and_rebuilt() {
     );
     drop(server);
     // The entry was rebuilt from hello's bytes: the next start loads it without complaint.
-    let server = serve_plugin(&hello_dir, &hello);
+    let server = serve_plugin(&hello_dir, "hello");
     assert!(!server.stderr().contains("ignoring the cache file"));
     let _ = std::fs::remove_dir_all(&hello_dir);
     let _ = std::fs::remove_dir_all(&inspect_dir);

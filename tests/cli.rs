@@ -4,6 +4,7 @@ mod util;
 
 use std::time::Duration;
 
+use util::Guest::Component;
 use util::{Eddy, eddy, guest};
 
 fn error_line(args: &[&str]) -> String {
@@ -52,11 +53,7 @@ fn a_file_that_is_not_a_component_is_rejected() {
 
 #[test]
 fn port_in_use_is_one_line() {
-    let first = Eddy::serve(&[
-        guest("echo").to_str().expect("utf-8"),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let first = Eddy::serve_guest(Component("echo"), &[]);
     let addr = first.addr.to_string();
     let line = error_line(&[
         "serve",

@@ -5,7 +5,8 @@ mod util;
 
 use std::process::Command;
 
-use util::{Eddy, guest};
+use util::Eddy;
+use util::Guest::{Embedded, Handlers};
 
 fn python(script: &str, server: &Eddy) -> String {
     let path = format!("{}/tests/clients/{script}", env!("CARGO_MANIFEST_DIR"));
@@ -24,14 +25,9 @@ fn python(script: &str, server: &Eddy) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn with_handler(name: &str) -> Eddy {
-    let handler = guest(name).to_str().expect("utf-8 path").to_owned();
-    Eddy::serve(&["--listen", "127.0.0.1:0", "--handler", &handler])
-}
-
 #[test]
 fn curl_reuses_one_connection_for_several_requests() {
-    let server = Eddy::serve(&["--listen", "127.0.0.1:0"]);
+    let server = Eddy::serve_guest(Embedded, &[]);
     let urls: Vec<String> = ["/a", "/b/c", "/d?e=f"]
         .iter()
         .map(|p| format!("http://{}{p}", server.addr))
@@ -61,7 +57,7 @@ fn curl_reuses_one_connection_for_several_requests() {
 
 #[test]
 fn python_http_client_keeps_its_connection() {
-    let server = with_handler("inspect");
+    let server = Eddy::serve_guest(Handlers(&["inspect"]), &[]);
     assert_eq!(
         python("http_client.py", &server),
         "200 x=1\n200 payload\n200 100000\nsame socket True\n"
@@ -70,7 +66,7 @@ fn python_http_client_keeps_its_connection() {
 
 #[test]
 fn h11_parses_every_response_strictly() {
-    let server = with_handler("router");
+    let server = Eddy::serve_guest(Handlers(&["router"]), &[]);
     let out = python("h11_strict.py", &server);
     assert_eq!(
         out,

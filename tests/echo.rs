@@ -7,22 +7,12 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use util::{Eddy, guest, is_closed_by_peer, read_exact, write_all};
-
-fn echo_server(extra: &[&str]) -> Eddy {
-    let component = guest("echo");
-    let mut args = vec![
-        component.to_str().expect("utf-8 path"),
-        "--listen",
-        "127.0.0.1:0",
-    ];
-    args.extend_from_slice(extra);
-    Eddy::serve(&args)
-}
+use util::Guest::Component;
+use util::{Eddy, is_closed_by_peer, read_exact, write_all};
 
 #[test]
 fn thousand_concurrent_connections_each_echo_hundred_lines() {
-    let server = echo_server(&[]);
+    let server = Eddy::serve_guest(Component("echo"), &[]);
     let threads: Vec<_> = (0..10)
         .map(|thread| {
             let addr = server.addr;
@@ -73,7 +63,7 @@ fn big_payload() -> Vec<u8> {
 
 #[test]
 fn one_connection_echoes_64_mib_byte_exact() {
-    let server = echo_server(&[]);
+    let server = Eddy::serve_guest(Component("echo"), &[]);
     let payload = big_payload();
     let mut conn = server.connect();
     let mut writer = conn.try_clone().expect("clone");
@@ -87,7 +77,7 @@ fn one_connection_echoes_64_mib_byte_exact() {
 
 #[test]
 fn client_that_never_reads_does_not_grow_server_memory() {
-    let server = echo_server(&[]);
+    let server = Eddy::serve_guest(Component("echo"), &[]);
     let before = server.rss();
     let mut conn = server.connect();
     conn.set_write_timeout(Some(Duration::from_secs(2)))
@@ -118,7 +108,7 @@ fn client_that_never_reads_does_not_grow_server_memory() {
 
 #[test]
 fn line_over_the_limit_closes_that_connection_only() {
-    let server = echo_server(&["--", "1024"]);
+    let server = Eddy::serve_guest(Component("echo"), &["--", "1024"]);
     let mut good = server.connect();
     write_all(&mut good, b"before\n");
     assert_eq!(read_exact(&mut good, 7), b"before\n");

@@ -7,18 +7,12 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use util::{Eddy, guest, read_response, read_to_close};
-
-fn streamer(extra: &[&str]) -> Eddy {
-    let path = guest("streamer").to_str().expect("utf-8 path").to_owned();
-    let mut args = vec![path.as_str(), "--listen", "127.0.0.1:0"];
-    args.extend_from_slice(extra);
-    Eddy::serve(&args)
-}
+use util::Guest::Component;
+use util::{Eddy, read_response, read_to_close};
 
 #[test]
 fn sigterm_lets_in_flight_requests_finish_refuses_new_ones_and_exits_0() {
-    let mut server = streamer(&["--workers", "2"]);
+    let mut server = Eddy::serve_guest(Component("streamer"), &["--workers", "2"]);
     let addr = server.addr;
     let clients: Vec<_> = (0..50)
         .map(|_| {
@@ -65,7 +59,7 @@ fn sigterm_lets_in_flight_requests_finish_refuses_new_ones_and_exits_0() {
 
 #[test]
 fn idle_connections_close_at_once_on_sigterm() {
-    let mut server = streamer(&[]);
+    let mut server = Eddy::serve_guest(Component("streamer"), &[]);
     let mut idle = server.connect();
     idle.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
         .expect("write");
@@ -83,7 +77,7 @@ fn idle_connections_close_at_once_on_sigterm() {
 
 #[test]
 fn a_second_signal_exits_at_once() {
-    let mut server = streamer(&[]);
+    let mut server = Eddy::serve_guest(Component("streamer"), &[]);
     let mut slow = server.connect();
     slow.write_all(b"GET /slow?ms=10000 HTTP/1.1\r\nHost: a\r\n\r\n")
         .expect("write");
@@ -104,7 +98,7 @@ fn a_second_signal_exits_at_once() {
 
 #[test]
 fn the_drain_timeout_bounds_the_wait() {
-    let mut server = streamer(&["--drain-timeout", "500ms"]);
+    let mut server = Eddy::serve_guest(Component("streamer"), &["--drain-timeout", "500ms"]);
     let mut slow = server.connect();
     slow.write_all(b"GET /slow?ms=10000 HTTP/1.1\r\nHost: a\r\n\r\n")
         .expect("write");

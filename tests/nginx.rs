@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use util::Eddy;
+use util::Guest::Embedded;
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -89,8 +90,8 @@ fn killing_one_eddy_behind_nginx_loses_no_request() {
     let dir = std::env::temp_dir().join(format!("eddy-nginx-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let first = Eddy::serve(&["--listen", "127.0.0.1:0", "--workers", "1"]);
-    let second = Eddy::serve(&["--listen", "127.0.0.1:0", "--workers", "1"]);
+    let first = Eddy::serve_guest(Embedded, &["--workers", "1"]);
+    let second = Eddy::serve_guest(Embedded, &["--workers", "1"]);
     let second_addr = second.addr;
     let port = free_port();
     let _nginx = nginx(&dir, port, &[first.addr, second_addr]);

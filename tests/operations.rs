@@ -5,11 +5,12 @@ mod util;
 use std::io::Write;
 use std::time::Duration;
 
-use util::{Eddy, guest, read_response, read_to_close, roundtrip};
+use util::Guest::{Component, Embedded};
+use util::{Eddy, read_response, read_to_close, roundtrip};
 
 #[test]
 fn every_request_gets_an_access_log_line() {
-    let server = Eddy::serve(&["--listen", "127.0.0.1:0"]);
+    let server = Eddy::serve_guest(Embedded, &[]);
     roundtrip(server.addr, b"GET /first?x=1 HTTP/1.1\r\nHost: a\r\n\r\n");
     roundtrip(server.addr, b"GET / HTTP/1.1\r\n\r\n"); // no Host: 400
     let log = server.wait_stderr("- - 400");
@@ -21,7 +22,7 @@ fn every_request_gets_an_access_log_line() {
         line.contains("access") && line.contains("127.0.0.1") && line.contains("ms"),
         "{line}"
     );
-    let quiet = Eddy::serve(&["--listen", "127.0.0.1:0", "--no-access-log"]);
+    let quiet = Eddy::serve_guest(Embedded, &["--no-access-log"]);
     roundtrip(quiet.addr, b"GET /first HTTP/1.1\r\nHost: a\r\n\r\n");
     std::thread::sleep(Duration::from_millis(200));
     assert!(!quiet.stderr().contains("GET /first"), "{}", quiet.stderr());
@@ -29,7 +30,7 @@ fn every_request_gets_an_access_log_line() {
 
 #[test]
 fn json_logs_carry_the_access_fields() {
-    let server = Eddy::serve(&["--log-format", "json", "--listen", "127.0.0.1:0"]);
+    let server = Eddy::serve_guest(Embedded, &["--log-format", "json"]);
     roundtrip(server.addr, b"GET /j HTTP/1.1\r\nHost: a\r\n\r\n");
     let log = server.wait_stderr(r#""path":"/j""#);
     let line = log
@@ -50,14 +51,7 @@ fn json_logs_carry_the_access_fields() {
 
 #[test]
 fn the_health_path_is_answered_by_the_host() {
-    let streamer = guest("streamer").to_str().expect("utf-8 path").to_owned();
-    let server = Eddy::serve(&[
-        &streamer,
-        "--listen",
-        "127.0.0.1:0",
-        "--health-path",
-        "/healthz",
-    ]);
+    let server = Eddy::serve_guest(Component("streamer"), &["--health-path", "/healthz"]);
     let mut stream = server.connect();
     stream
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: lb\r\n\r\n")

@@ -6,23 +6,11 @@ mod util;
 use std::io::Write;
 use std::time::Duration;
 
-use util::{Eddy, guest, read_response, roundtrip};
+use util::Guest::{self, Handlers};
+use util::{Eddy, read_response, roundtrip};
 
-fn faulty(extra: &[&str]) -> Eddy {
-    let faulty = guest("faulty").to_str().expect("utf-8 path").to_owned();
-    let hello = guest("hello").to_str().expect("utf-8 path").to_owned();
-    let faulty_route = format!("/f/.*={faulty}");
-    let mut args = vec![
-        "--listen",
-        "127.0.0.1:0",
-        "--handler",
-        &faulty_route,
-        "--handler",
-        &hello,
-    ];
-    args.extend_from_slice(extra);
-    Eddy::serve(&args)
-}
+/// The faulty plugin under `/f/`, and hello for every other path.
+const FAULTY_THEN_HELLO: Guest<'static> = Handlers(&["/f/.*=faulty", "hello"]);
 
 const GET_OK: &[u8] = b"GET /f/ok HTTP/1.1\r\nHost: a\r\n\r\n";
 const GET_PANIC: &[u8] = b"GET /f/panic HTTP/1.1\r\nHost: a\r\n\r\n";
@@ -30,7 +18,7 @@ const GET_HELLO: &[u8] = b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\n";
 
 #[test]
 fn a_panicking_plugin_costs_one_500_and_nothing_else() {
-    let mut server = faulty(&[]);
+    let mut server = Eddy::serve_guest(FAULTY_THEN_HELLO, &[]);
     // A kept-alive connection to the healthy plugin, open across the crash.
     let mut bystander = server.connect();
     bystander.write_all(GET_HELLO).expect("write");
@@ -66,7 +54,7 @@ fn a_panicking_plugin_costs_one_500_and_nothing_else() {
 
 #[test]
 fn a_crash_looping_plugin_backs_off_with_503s() {
-    let mut server = faulty(&["--workers", "1"]);
+    let mut server = Eddy::serve_guest(FAULTY_THEN_HELLO, &["--workers", "1"]);
     let statuses: Vec<u16> = (0..20)
         .map(|_| roundtrip(server.addr, GET_PANIC).status)
         .collect();
@@ -107,7 +95,7 @@ fn a_crash_looping_plugin_backs_off_with_503s() {
 
 #[test]
 fn memory_bombs_trap_at_the_plugin_cap() {
-    let mut server = faulty(&["--plugin-max-memory", "16MiB"]);
+    let mut server = Eddy::serve_guest(FAULTY_THEN_HELLO, &["--plugin-max-memory", "16MiB"]);
     let response = roundtrip(server.addr, b"GET /f/alloc HTTP/1.1\r\nHost: a\r\n\r\n");
     assert_eq!(response.status, 500, "{}", response.head);
     assert!(
@@ -121,11 +109,14 @@ fn memory_bombs_trap_at_the_plugin_cap() {
 
 #[test]
 fn request_isolation_gives_every_request_a_fresh_instance() {
-    let server = faulty(&["--isolation", "request", "--workers", "1"]);
+    let server = Eddy::serve_guest(
+        FAULTY_THEN_HELLO,
+        &["--isolation", "request", "--workers", "1"],
+    );
     for _ in 0..3 {
         assert_eq!(roundtrip(server.addr, GET_OK).text(), "ok 1");
     }
-    let reused = faulty(&["--workers", "1"]);
+    let reused = Eddy::serve_guest(FAULTY_THEN_HELLO, &["--workers", "1"]);
     let counts: Vec<String> = (0..3)
         .map(|_| roundtrip(reused.addr, GET_OK).text())
         .collect();
@@ -134,9 +125,7 @@ fn request_isolation_gives_every_request_a_fresh_instance() {
 
 #[test]
 fn unmatched_paths_are_404() {
-    let faulty = guest("faulty").to_str().expect("utf-8 path").to_owned();
-    let route = format!("/only={faulty}");
-    let server = Eddy::serve(&["--listen", "127.0.0.1:0", "--handler", &route]);
+    let server = Eddy::serve_guest(Handlers(&["/only=faulty"]), &[]);
     let response = roundtrip(server.addr, b"GET /only/not HTTP/1.1\r\nHost: a\r\n\r\n");
     assert_eq!(response.status, 404);
     assert!(response.text().contains("404: Not Found"));

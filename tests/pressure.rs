@@ -7,6 +7,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use util::Guest::{Component, Embedded};
 use util::{Eddy, read_response};
 
 const GET: &[u8] = b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n";
@@ -47,7 +48,7 @@ fn is_cut(stream: &mut TcpStream) -> bool {
 
 #[test]
 fn max_connections_serves_the_first_and_refuses_the_rest_cleanly() {
-    let server = Eddy::serve(&["--listen", "127.0.0.1:0", "--max-connections", "100"]);
+    let server = Eddy::serve_guest(Embedded, &["--max-connections", "100"]);
     let mut admitted: Vec<TcpStream> = (0..100)
         .map(|_| {
             let mut stream = server.connect();
@@ -80,7 +81,7 @@ fn max_connections_serves_the_first_and_refuses_the_rest_cleanly() {
 
 #[test]
 fn slowloris_clients_never_delay_a_normal_client() {
-    let server = Eddy::serve(&["--listen", "127.0.0.1:0", "--header-timeout", "3s"]);
+    let server = Eddy::serve_guest(Embedded, &["--header-timeout", "3s"]);
     let mut slow: Vec<TcpStream> = (0..2000)
         .map(|_| {
             let stream = TcpStream::connect(server.addr).expect("connect");
@@ -120,17 +121,7 @@ fn slowloris_clients_never_delay_a_normal_client() {
 
 #[test]
 fn a_client_that_stops_reading_is_cut_by_the_write_timeout() {
-    let streamer = util::guest("streamer")
-        .to_str()
-        .expect("utf-8 path")
-        .to_owned();
-    let server = Eddy::serve(&[
-        &streamer,
-        "--listen",
-        "127.0.0.1:0",
-        "--write-timeout",
-        "1s",
-    ]);
+    let server = Eddy::serve_guest(Component("streamer"), &["--write-timeout", "1s"]);
     let mut stalled = server.connect();
     stalled
         .write_all(b"GET /big?mb=32 HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -169,7 +160,7 @@ fn a_client_that_stops_reading_is_cut_by_the_write_timeout() {
 
 #[test]
 fn running_out_of_file_descriptors_never_spins_the_loop() {
-    let server = Eddy::serve(&["--listen", "127.0.0.1:0", "--workers", "1"]);
+    let server = Eddy::serve_guest(Embedded, &["--workers", "1"]);
     let status = std::process::Command::new("prlimit")
         .args(["--pid", &server.pid().to_string(), "--nofile=64:64"])
         .status()

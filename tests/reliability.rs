@@ -8,7 +8,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use util::{Eddy, guest, is_closed_by_peer, read_response, roundtrip, write_all};
+use util::Guest::{Component, Embedded, Handlers};
+use util::{Eddy, is_closed_by_peer, read_response, roundtrip, write_all};
 
 /// Starts one `POST` with `Content-Length: length`, sends `send` bytes of it and keeps the
 /// connection open; a refused upload stops sending when the server cuts it off.
@@ -34,7 +35,7 @@ fn start_upload(eddy: &Eddy, length: usize, send: usize) -> TcpStream {
 
 #[test]
 fn a_body_flood_within_the_limit_never_traps_the_worker() {
-    let eddy = Eddy::serve(&["--listen", "127.0.0.1:0", "--workers", "1"]);
+    let eddy = Eddy::serve_guest(Embedded, &["--workers", "1"]);
     let mut innocent = eddy.connect();
     write_all(&mut innocent, b"GET /before HTTP/1.1\r\nHost: a\r\n\r\n");
     assert_eq!(read_response(&mut innocent, false).status, 200);
@@ -126,7 +127,7 @@ fn a_body_flood_within_the_limit_never_traps_the_worker() {
 #[test]
 fn an_upload_larger_than_the_budget_on_its_own_is_still_refused_cleanly() {
     // A 16 MiB guest memory leaves a 4 MiB body budget: a 5 MB body can never fit.
-    let eddy = Eddy::serve(&["--listen", "127.0.0.1:0", "--max-memory", "16MiB"]);
+    let eddy = Eddy::serve_guest(Embedded, &["--max-memory", "16MiB"]);
     let mut upload = start_upload(&eddy, 5_000_000, 0);
     let response = read_response(&mut upload, false);
     assert_eq!(response.status, 503, "{response:?}");
@@ -139,7 +140,7 @@ fn an_upload_larger_than_the_budget_on_its_own_is_still_refused_cleanly() {
 
 #[test]
 fn the_body_timeout_is_a_deadline_for_the_whole_body() {
-    let eddy = Eddy::serve(&["--listen", "127.0.0.1:0", "--body-timeout", "2s"]);
+    let eddy = Eddy::serve_guest(Embedded, &["--body-timeout", "2s"]);
     let mut stream = start_upload(&eddy, 1000, 1);
     let started = Instant::now();
     // One byte every 500 ms: each read is well within 2 s, the body never is.
@@ -170,15 +171,10 @@ fn the_body_timeout_is_a_deadline_for_the_whole_body() {
 /// response on a connection whose receive window is `window` bytes, so the server's progress
 /// follows the reader's pace.
 fn ask_for_8_mib(write_timeout: &str, window: usize) -> (Eddy, TcpStream) {
-    let eddy = Eddy::serve(&[
-        guest("streamer").to_str().expect("utf-8"),
-        "--listen",
-        "127.0.0.1:0",
-        "--write-timeout",
-        write_timeout,
-        "--workers",
-        "1",
-    ]);
+    let eddy = Eddy::serve_guest(
+        Component("streamer"),
+        &["--write-timeout", write_timeout, "--workers", "1"],
+    );
     let socket =
         socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
     socket.set_recv_buffer_size(window).expect("rcvbuf");
@@ -253,14 +249,10 @@ fn a_cut_response_is_logged_as_incomplete() {
 
 #[test]
 fn a_silent_connection_is_closed_by_the_header_timeout_with_a_health_path() {
-    let mut eddy = Eddy::serve(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--health-path",
-        "/healthz",
-        "--header-timeout",
-        "1s",
-    ]);
+    let mut eddy = Eddy::serve_guest(
+        Embedded,
+        &["--health-path", "/healthz", "--header-timeout", "1s"],
+    );
     let mut silent = eddy.connect();
     let started = Instant::now();
     assert!(is_closed_by_peer(&mut silent), "the silent connection");
@@ -280,7 +272,7 @@ fn a_silent_connection_is_closed_by_the_header_timeout_with_a_health_path() {
 
 #[test]
 fn http_1_2_is_served_as_http_1_1() {
-    let eddy = Eddy::serve(&["--listen", "127.0.0.1:0"]);
+    let eddy = Eddy::serve_guest(Embedded, &[]);
     let response = roundtrip(eddy.addr, b"GET /minor HTTP/1.2\r\nHost: a\r\n\r\n");
     assert_eq!(response.status, 200, "{response:?}");
     assert!(response.head.starts_with("HTTP/1.1 200"), "{response:?}");
@@ -291,12 +283,7 @@ fn http_1_2_is_served_as_http_1_1() {
 
 #[test]
 fn an_absolute_form_target_gives_its_path_query_and_host() {
-    let eddy = Eddy::serve(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--handler",
-        guest("inspect").to_str().expect("utf-8"),
-    ]);
+    let eddy = Eddy::serve_guest(Handlers(&["inspect"]), &[]);
     let response = roundtrip(
         eddy.addr,
         b"GET http://host.example:8080/p/q?x=1 HTTP/1.1\r\nHost: other.example\r\n\r\n",
@@ -310,7 +297,7 @@ fn an_absolute_form_target_gives_its_path_query_and_host() {
 
 #[test]
 fn connect_is_refused_and_ends_the_connection() {
-    let eddy = Eddy::serve(&["--listen", "127.0.0.1:0"]);
+    let eddy = Eddy::serve_guest(Embedded, &[]);
     let mut stream = eddy.connect();
     write_all(
         &mut stream,
@@ -328,14 +315,7 @@ fn connect_is_refused_and_ends_the_connection() {
 fn a_flood_of_large_slow_heads_never_traps_the_worker() {
     // 32 MiB of guest memory: 600 connections each holding 60 KiB of an unfinished head
     // would need more than that; past the 8 MiB budget they are refused instead.
-    let eddy = Eddy::serve(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--workers",
-        "1",
-        "--max-memory",
-        "32MiB",
-    ]);
+    let eddy = Eddy::serve_guest(Embedded, &["--workers", "1", "--max-memory", "32MiB"]);
     let mut innocent = eddy.connect();
     let mut head = b"GET / HTTP/1.1\r\nHost: a\r\nX-Pad: ".to_vec();
     head.resize(60 * 1024, b'p');
@@ -372,7 +352,7 @@ fn a_refused_upload_is_closed_gracefully_while_the_client_still_sends() {
     // Closing a socket with unread input resets the connection, and on a real network the
     // reset overtakes the answer; the server instead shuts down its side and drops what
     // still comes for a while, like nginx's lingering close.
-    let eddy = Eddy::serve(&["--listen", "127.0.0.1:0", "--max-body-size", "1KiB"]);
+    let eddy = Eddy::serve_guest(Embedded, &["--max-body-size", "1KiB"]);
     let mut stream = eddy.connect();
     write_all(
         &mut stream,

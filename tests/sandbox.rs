@@ -6,28 +6,15 @@ mod util;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use util::{Eddy, guest, read_response, read_to_close, roundtrip};
-
-fn path(name: &str) -> String {
-    guest(name).to_str().expect("utf-8 path").to_owned()
-}
+use util::Guest::{Component, Handlers};
+use util::{Eddy, read_response, read_to_close, roundtrip};
 
 #[test]
 fn an_infinite_loop_is_interrupted_at_the_deadline_and_others_are_served() {
-    let faulty = format!("/f/.*={}", path("faulty"));
-    let hello = path("hello");
-    let mut server = Eddy::serve(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--workers",
-        "1",
-        "--handler-timeout",
-        "1s",
-        "--handler",
-        &faulty,
-        "--handler",
-        &hello,
-    ]);
+    let mut server = Eddy::serve_guest(
+        Handlers(&["/f/.*=faulty", "hello"]),
+        &["--workers", "1", "--handler-timeout", "1s"],
+    );
     let addr = server.addr;
     let attack = std::thread::spawn(move || {
         let started = Instant::now();
@@ -63,13 +50,7 @@ fn an_infinite_loop_is_interrupted_at_the_deadline_and_others_are_served() {
 
 #[test]
 fn a_trapping_server_guest_loses_only_its_connections_and_serves_again() {
-    let server = Eddy::serve(&[
-        &path("streamer"),
-        "--listen",
-        "127.0.0.1:0",
-        "--workers",
-        "1",
-    ]);
+    let server = Eddy::serve_guest(Component("streamer"), &["--workers", "1"]);
     let mut bystander = server.connect();
     bystander
         .write_all(b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n")

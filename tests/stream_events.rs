@@ -6,19 +6,12 @@ mod util;
 use std::net::Shutdown;
 use std::time::Duration;
 
-use util::{Eddy, guest, write_all};
-
-fn probe() -> Eddy {
-    Eddy::serve(&[
-        guest("probe").to_str().expect("utf-8 path"),
-        "--listen",
-        "127.0.0.1:0",
-    ])
-}
+use util::Guest::Component;
+use util::{Eddy, write_all};
 
 #[test]
 fn half_close_runs_close_callback_after_read_until_close_returns_the_rest() {
-    let server = probe();
+    let server = Eddy::serve_guest(Component("probe"), &[]);
     let mut conn = server.connect();
     let local = conn.local_addr().expect("addr");
     write_all(&mut conn, b"partial ");
@@ -40,7 +33,7 @@ fn half_close_runs_close_callback_after_read_until_close_returns_the_rest() {
 
 #[test]
 fn reset_is_delivered_with_the_bytes_before_it() {
-    let server = probe();
+    let server = Eddy::serve_guest(Component("probe"), &[]);
     let mut conn = server.connect();
     let local = conn.local_addr().expect("addr");
     write_all(&mut conn, b"abc");

@@ -7,19 +7,12 @@ mod util;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::time::{Duration, Instant};
 
-use util::{Eddy, guest, read_response, read_to_close};
-
-fn streamer() -> Eddy {
-    Eddy::serve(&[
-        guest("streamer").to_str().expect("utf-8 path"),
-        "--listen",
-        "127.0.0.1:0",
-    ])
-}
+use util::Guest::Component;
+use util::{Eddy, read_response, read_to_close};
 
 #[test]
 fn http11_streams_chunks_as_they_are_written_and_keeps_the_connection() {
-    let server = streamer();
+    let server = Eddy::serve_guest(Component("streamer"), &[]);
     let mut stream = server.connect();
     stream
         .write_all(b"GET /stream?n=5 HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -66,7 +59,7 @@ fn http11_streams_chunks_as_they_are_written_and_keeps_the_connection() {
 
 #[test]
 fn http10_streams_until_the_close() {
-    let server = streamer();
+    let server = Eddy::serve_guest(Component("streamer"), &[]);
     let mut stream = server.connect();
     stream
         .write_all(b"GET /stream?n=2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
@@ -83,7 +76,7 @@ fn http10_streams_until_the_close() {
 
 #[test]
 fn head_requests_get_no_streamed_body() {
-    let server = streamer();
+    let server = Eddy::serve_guest(Component("streamer"), &[]);
     let mut stream = server.connect();
     stream
         .write_all(
@@ -97,13 +90,7 @@ fn head_requests_get_no_streamed_body() {
 
 #[test]
 fn whole_responses_larger_than_the_write_buffer_arrive_complete() {
-    let server = Eddy::serve(&[
-        guest("streamer").to_str().expect("utf-8 path"),
-        "--listen",
-        "127.0.0.1:0",
-        "--max-write-buffer-size",
-        "4MiB",
-    ]);
+    let server = Eddy::serve_guest(Component("streamer"), &["--max-write-buffer-size", "4MiB"]);
     let mut stream = server.connect();
     stream
         .write_all(b"GET /big?mb=32 HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -165,13 +152,7 @@ fn upload_then_get(
 fn a_streaming_handler_reads_a_body_larger_than_the_body_budget() {
     // A 16 MiB guest has a 4 MiB body budget: an 8 MB buffered body gets 503, a streamed one
     // passes through in pieces.
-    let eddy = Eddy::serve(&[
-        guest("streamer").to_str().expect("utf-8"),
-        "--listen",
-        "127.0.0.1:0",
-        "--max-memory",
-        "16MiB",
-    ]);
+    let eddy = Eddy::serve_guest(Component("streamer"), &["--max-memory", "16MiB"]);
     let body: Vec<u8> = (0..8_000_000u32).map(|i| (i % 251) as u8).collect();
     let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
     for chunked in [false, true] {

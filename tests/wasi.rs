@@ -7,18 +7,8 @@ mod util;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use util::{Eddy, guest, roundtrip};
-
-fn probe() -> Eddy {
-    probe_with(&[])
-}
-
-fn probe_with(extra: &[&str]) -> Eddy {
-    let plugin = guest("wasi-probe").to_str().expect("utf-8 path").to_owned();
-    let mut args = vec!["--listen", "127.0.0.1:0", "--handler", &plugin];
-    args.extend_from_slice(extra);
-    Eddy::serve(&args)
-}
+use util::Guest::Handlers;
+use util::{Eddy, roundtrip};
 
 fn ask(server: &Eddy, target: &str) -> String {
     let response = roundtrip(
@@ -31,7 +21,7 @@ fn ask(server: &Eddy, target: &str) -> String {
 
 #[test]
 fn files_and_directories_are_denied() {
-    let server = probe();
+    let server = Eddy::serve_guest(Handlers(&["wasi-probe"]), &[]);
     let secret = std::env::temp_dir().join(format!("eddy-wasi-secret-{}", std::process::id()));
     std::fs::write(&secret, "the secret").expect("write secret");
     for target in [
@@ -51,7 +41,7 @@ fn files_and_directories_are_denied() {
 
 #[test]
 fn sockets_are_denied_and_nothing_connects() {
-    let server = probe();
+    let server = Eddy::serve_guest(Handlers(&["wasi-probe"]), &[]);
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.set_nonblocking(true).expect("nonblocking");
     let addr = listener.local_addr().expect("addr");
@@ -66,7 +56,7 @@ fn sockets_are_denied_and_nothing_connects() {
 
 #[test]
 fn environment_is_empty_and_the_clock_is_real() {
-    let server = probe();
+    let server = Eddy::serve_guest(Handlers(&["wasi-probe"]), &[]);
     assert_eq!(ask(&server, "/env"), "vars: 0");
     let answer = ask(&server, "/clock");
     let seconds: u64 = answer
@@ -82,13 +72,13 @@ fn environment_is_empty_and_the_clock_is_real() {
 
 #[test]
 fn frozen_clocks_read_zero() {
-    let server = probe_with(&["--frozen-clocks"]);
+    let server = Eddy::serve_guest(Handlers(&["wasi-probe"]), &["--frozen-clocks"]);
     assert_eq!(ask(&server, "/clock"), "granted: 0");
 }
 
 #[test]
 fn output_goes_to_the_host_log() {
-    let server = probe();
+    let server = Eddy::serve_guest(Handlers(&["wasi-probe"]), &[]);
     assert_eq!(ask(&server, "/print"), "printed");
     let log = server.wait_stderr("hello from a plugin");
     assert!(log.contains("and its stderr"), "{log}");

@@ -9,21 +9,8 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::Duration;
 
+use util::Guest::Handlers;
 use util::{Eddy, guest, read_response, roundtrip};
-
-fn serve(extra: &[&str]) -> Eddy {
-    let plugin = guest("wasi-http").to_str().expect("utf-8 path").to_owned();
-    let mut args = vec![
-        "--listen",
-        "127.0.0.1:0",
-        "--workers",
-        "1",
-        "--handler",
-        &plugin,
-    ];
-    args.extend_from_slice(extra);
-    Eddy::serve(&args)
-}
 
 fn get(target: &str) -> Vec<u8> {
     format!("GET {target} HTTP/1.1\r\nHost: eddy.test\r\n\r\n").into_bytes()
@@ -32,7 +19,10 @@ fn get(target: &str) -> Vec<u8> {
 #[test]
 fn hello_answers_under_both_isolation_modes_with_keep_alive() {
     for isolation in ["worker", "request"] {
-        let server = serve(&["--isolation", isolation]);
+        let server = Eddy::serve_guest(
+            Handlers(&["wasi-http"]),
+            &["--workers", "1", "--isolation", isolation],
+        );
         let mut conn = server.connect();
         let mut counts = Vec::new();
         for _ in 0..3 {
@@ -55,7 +45,7 @@ fn hello_answers_under_both_isolation_modes_with_keep_alive() {
 
 #[test]
 fn requests_arrive_with_method_authority_headers_and_body() {
-    let server = serve(&[]);
+    let server = Eddy::serve_guest(Handlers(&["wasi-http"]), &["--workers", "1"]);
     let response = roundtrip(
         server.addr,
         b"POST /echo?x=1 HTTP/1.1\r\nHost: eddy.test:8080\r\nX-Test: yes\r\nContent-Length: 5\r\n\r\nhello",
@@ -69,7 +59,7 @@ fn requests_arrive_with_method_authority_headers_and_body() {
 
 #[test]
 fn a_body_of_several_mib_arrives_whole() {
-    let server = serve(&[]);
+    let server = Eddy::serve_guest(Handlers(&["wasi-http"]), &["--workers", "1"]);
     let size = 6 * 1024 * 1024 + 7;
     let mut conn = server.connect();
     conn.write_all(&get(&format!("/big?n={size}")))
@@ -101,7 +91,7 @@ fn assert_big_body(conn: &mut std::net::TcpStream, size: usize) {
 
 #[test]
 fn a_trap_costs_one_500_and_the_next_request_gets_200() {
-    let server = serve(&[]);
+    let server = Eddy::serve_guest(Handlers(&["wasi-http"]), &["--workers", "1"]);
     let mut conn = server.connect();
     conn.write_all(&get("/trap")).expect("write");
     let response = read_response(&mut conn, false);
@@ -117,7 +107,7 @@ fn a_trap_costs_one_500_and_the_next_request_gets_200() {
 
 #[test]
 fn a_handler_that_sets_no_response_costs_one_500() {
-    let server = serve(&[]);
+    let server = Eddy::serve_guest(Handlers(&["wasi-http"]), &["--workers", "1"]);
     let response = roundtrip(server.addr, &get("/silent"));
     assert_eq!(response.status, 500, "{}", response.head);
     assert_eq!(roundtrip(server.addr, &get("/")).status, 200);
@@ -135,7 +125,7 @@ fn upstream() -> (TcpListener, std::net::SocketAddr) {
 fn outbound_requests_are_denied_and_logged() {
     let (listener, addr) = upstream();
     listener.set_nonblocking(true).expect("nonblocking");
-    let server = serve(&[]);
+    let server = Eddy::serve_guest(Handlers(&["wasi-http"]), &["--workers", "1"]);
     let response = roundtrip(server.addr, &get(&format!("/outbound?to={addr}")));
     assert_eq!(response.status, 200, "{}", response.head);
     assert_eq!(response.text(), "failed: ErrorCode::HttpRequestDenied");
@@ -163,7 +153,10 @@ fn allowed_outbound_requests_are_sent() {
         String::from_utf8_lossy(&head).into_owned()
     });
     let allowed = addr.to_string();
-    let server = serve(&["--allow-http-outbound", &allowed]);
+    let server = Eddy::serve_guest(
+        Handlers(&["wasi-http"]),
+        &["--workers", "1", "--allow-http-outbound", &allowed],
+    );
     let response = roundtrip(server.addr, &get(&format!("/outbound?to={addr}")));
     assert_eq!(response.text(), "status: 204");
     let head = answer.join().expect("upstream");

@@ -3,8 +3,8 @@
 //! A closure, an [`crate::Application`] router, or (in the server guest) a call into a plugin
 //! component are all handlers.
 
-use super::reply::Response;
 use super::request::Request;
+use super::response::Response;
 
 /// Answers one request with one whole response.
 pub trait Handler {

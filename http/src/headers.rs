@@ -7,7 +7,7 @@
 /// compares names ASCII-case-insensitively. Values are raw bytes because
 /// HTTP field values may carry obs-text (bytes >= 0x80). The map itself does
 /// not validate names or values: parsers validate on input and
-/// [`super::response::write_header`] validates on output.
+/// [`super::response_head::write_header`] validates on output.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HeaderMap {
     entries: Vec<(String, Vec<u8>)>,
@@ -123,6 +123,20 @@ impl HeaderMap {
     /// Iterates over `(name, value)` in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
         self.entries.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
+    }
+}
+
+/// Takes fields in order as they are (the shape of the WIT `fields` type), without copying.
+impl From<Vec<(String, Vec<u8>)>> for HeaderMap {
+    fn from(entries: Vec<(String, Vec<u8>)>) -> Self {
+        Self { entries }
+    }
+}
+
+/// Gives the fields back in order (the shape of the WIT `fields` type), without copying.
+impl From<HeaderMap> for Vec<(String, Vec<u8>)> {
+    fn from(map: HeaderMap) -> Self {
+        map.entries
     }
 }
 

@@ -32,9 +32,9 @@ pub mod headers;
 pub mod json;
 pub mod multipart;
 pub mod query;
-pub mod reply;
 pub mod request;
 pub mod response;
+pub mod response_head;
 pub mod router;
 pub mod xheaders;
 
@@ -46,8 +46,8 @@ pub use head::{RequestHead, Version};
 pub use headers::HeaderMap;
 pub use json::Json;
 pub use multipart::UploadedFile;
-pub use reply::{EncodeOptions, Response, StreamFraming, encode, encode_stream_head};
 pub use request::{Request, RequestParts};
+pub use response::{EncodeOptions, Response, StreamFraming, encode, encode_stream_head};
 pub use router::{Application, Context, RequestHandler};
 
 #[cfg(test)]

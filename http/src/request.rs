@@ -1,9 +1,11 @@
-//! The request object handlers see: Tornado's `HTTPServerRequest`, parsed once.
+//! The request object handlers see: Tornado's `HTTPServerRequest`.
 //!
 //! A [`Request`] is built from [`RequestParts`] (what the connection or the WIT record
-//! carries); building it parses the query string and the body arguments (urlencoded or
-//! multipart/form-data, blank values kept) and splits the host name from the port.
+//! carries); building it splits the target and the host name from the port. The query
+//! string and the body arguments (urlencoded or multipart/form-data, blank values kept) are
+//! parsed on first use, since most handlers never read them.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::cookies::parse_cookie;
@@ -62,33 +64,39 @@ pub struct Request {
     pub host: String,
     /// `host` without the port, lower-cased.
     pub host_name: String,
-    /// Arguments from the query string, in order, blank values kept.
-    pub query_arguments: Vec<(String, Vec<u8>)>,
-    /// Arguments from a urlencoded or multipart body, in order, blank values kept.
-    pub body_arguments: Vec<(String, Vec<u8>)>,
-    /// Files uploaded in a multipart body, by field name.
-    pub files: Vec<(String, UploadedFile)>,
     /// When the first byte of the request arrived, in nanoseconds since the Unix epoch.
     pub start_time: u64,
+    /// Arguments from `query`, parsed on first use. (`OnceLock` rather than `OnceCell` keeps
+    /// the request `Sync`, as it was when these were plain fields.)
+    query_arguments: OnceLock<Vec<(String, Vec<u8>)>>,
+    /// Arguments and files from `body`, parsed on first use.
+    body_arguments: OnceLock<BodyArguments>,
 }
 
 impl Request {
-    /// Builds the request object, parsing query and body arguments.
-    ///
-    /// A body that claims a form type but does not parse leaves `body_arguments` and `files`
-    /// empty (Tornado logs and carries on the same way); the raw `body` is always there.
-    pub fn new(parts: RequestParts) -> Self {
+    /// Builds the request object: splits the target into `path` and `query` and takes the
+    /// host from an absolute-form target. Arguments are parsed later, on first use.
+    pub fn new(mut parts: RequestParts) -> Self {
         // RFC 9112 §3.2.2: with an absolute-form target, its authority is the host and the
         // Host header is ignored.
-        let (target, host) = match absolute_form(&parts.uri) {
-            Some((authority, target)) => (target, authority.to_owned()),
-            None => (parts.uri.as_str(), parts.host),
+        let (target, authority) = match absolute_form(&parts.uri) {
+            Some((authority, target)) => (target, Some(authority.to_owned())),
+            None => (parts.uri.as_str(), None),
         };
         let (path, query) = split_uri(target);
         let (path, query) = (path.to_owned(), query.unwrap_or("").to_owned());
-        let query_arguments = parse_qs_bytes(query.as_bytes(), true);
-        let (body_arguments, files) = body_arguments(&parts.headers, &parts.body);
-        let host_name = host_name(&host);
+        if let Some(authority) = authority {
+            parts.host = authority;
+        }
+        Self::with_split_target(parts, path, query)
+    }
+
+    /// Builds the request object from parts whose target is already split, as the WIT
+    /// record carries it: `path` and `query` are what [`Request::new`] would compute from
+    /// `parts.uri`, and `parts.host` is the final host (an absolute-form target's authority
+    /// already in place). Nothing is parsed again.
+    pub fn with_split_target(parts: RequestParts, path: String, query: String) -> Self {
+        let host_name = host_name(&parts.host);
         Self {
             method: parts.method,
             uri: parts.uri,
@@ -99,20 +107,48 @@ impl Request {
             body: parts.body,
             remote_ip: parts.remote_ip,
             protocol: parts.protocol,
-            host,
+            host: parts.host,
             host_name,
-            query_arguments,
-            body_arguments,
-            files,
             start_time: parts.start_time,
+            query_arguments: OnceLock::new(),
+            body_arguments: OnceLock::new(),
         }
+    }
+
+    /// Arguments from the query string, in order, blank values kept.
+    ///
+    /// Parsed from `query` on the first call; later changes to `query` are not seen.
+    pub fn query_arguments(&self) -> &[(String, Vec<u8>)] {
+        self.query_arguments
+            .get_or_init(|| parse_qs_bytes(self.query.as_bytes(), true))
+    }
+
+    /// Arguments from a urlencoded or multipart body, in order, blank values kept.
+    ///
+    /// Parsed from `body` and its `Content-Type` on the first call (with [`Request::files`]);
+    /// later changes to either are not seen. A body that claims a form type but does not
+    /// parse gives no arguments and no files (Tornado logs and carries on the same way); the
+    /// raw `body` is always there.
+    pub fn body_arguments(&self) -> &[(String, Vec<u8>)] {
+        &self.parsed_body().0
+    }
+
+    /// Files uploaded in a multipart body, by field name; parsed as
+    /// [`Request::body_arguments`] says.
+    pub fn files(&self) -> &[(String, UploadedFile)] {
+        &self.parsed_body().1
+    }
+
+    fn parsed_body(&self) -> &BodyArguments {
+        self.body_arguments
+            .get_or_init(|| body_arguments(&self.headers, &self.body))
     }
 
     /// Every argument, query first then body (Tornado's `arguments`).
     pub fn arguments(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.query_arguments
+        self.query_arguments()
             .iter()
-            .chain(&self.body_arguments)
+            .chain(self.body_arguments())
             .map(|(name, value)| (name.as_str(), value.as_slice()))
     }
 
@@ -269,7 +305,7 @@ Content-Disposition: form-data; name=\"up\"; filename=\"a.txt\"\r\nContent-Type:
             body,
         );
         assert_eq!(req.argument("f").as_deref(), Some("v"));
-        let (name, file) = &req.files[0];
+        let (name, file) = &req.files()[0];
         assert_eq!(
             (
                 name.as_str(),
@@ -279,6 +315,84 @@ Content-Disposition: form-data; name=\"up\"; filename=\"a.txt\"\r\nContent-Type:
             ("up", "a.txt", "text/plain")
         );
         assert_eq!(file.body, b"hi");
+    }
+
+    #[test]
+    fn arguments_are_parsed_only_when_read() {
+        // No final boundary: this body does not parse as multipart.
+        let body = b"--XX\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nv\r\n";
+        let req = request(
+            "/up?a=%zz&b&=c&d=%41",
+            &[("Content-Type", "multipart/form-data; boundary=XX")],
+            body,
+        );
+        assert_eq!(
+            (req.path.as_str(), req.host_name.as_str()),
+            ("/up", "example.com")
+        );
+        assert!(req.query_arguments.get().is_none() && req.body_arguments.get().is_none());
+        assert!(
+            req.cookie("a").is_none(),
+            "other accessors leave the arguments alone"
+        );
+        assert!(req.query_arguments.get().is_none() && req.body_arguments.get().is_none());
+        // Read, they are what the eager parse gave: malformed form data is no arguments.
+        assert!(req.body_arguments().is_empty() && req.files().is_empty());
+        assert_eq!(
+            req.query_arguments(),
+            [
+                ("a".to_owned(), b"%zz".to_vec()),
+                ("b".to_owned(), vec![]),
+                (String::new(), b"c".to_vec()),
+                ("d".to_owned(), b"A".to_vec())
+            ]
+        );
+        assert_eq!(req.body, body, "the raw body is always there");
+    }
+
+    #[test]
+    fn reading_arguments_twice_gives_the_same_values() {
+        let req = request(
+            "/?q=1",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            b"a=1&a=2",
+        );
+        let first: Vec<_> = req
+            .arguments()
+            .map(|(k, v)| (k.to_owned(), v.to_vec()))
+            .collect();
+        let again: Vec<_> = req
+            .arguments()
+            .map(|(k, v)| (k.to_owned(), v.to_vec()))
+            .collect();
+        assert_eq!(first, again);
+        assert_eq!(req.argument_values("a"), ["1", "2"]);
+        assert_eq!(req.clone().argument("q").as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn a_split_target_builds_the_same_request_as_new() {
+        for uri in ["/a/b?x=1", "/", "/p?", "*", "http://Other.Host:81/p/q?x=1"] {
+            let built = request(uri, &[], b"");
+            let parts = RequestParts {
+                method: "POST".into(),
+                uri: uri.into(),
+                version: Version::Http11,
+                headers: HeaderMap::new(),
+                body: Vec::new(),
+                remote_ip: "127.0.0.1".into(),
+                protocol: "http".into(),
+                host: built.host.clone(),
+                start_time: 0,
+            };
+            let split = Request::with_split_target(parts, built.path.clone(), built.query.clone());
+            assert_eq!(
+                (&split.path, &split.query, &split.host, &split.host_name),
+                (&built.path, &built.query, &built.host, &built.host_name),
+                "{uri}"
+            );
+            assert_eq!(split.query_arguments(), built.query_arguments(), "{uri}");
+        }
     }
 
     #[test]

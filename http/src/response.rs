@@ -1,370 +1,354 @@
-//! Response serialisation helpers: status line, header lines, HTTP dates,
-//! reason phrases and Tornado-style error pages.
+//! Responses and their encoding on the wire.
+//!
+//! A handler returns a whole [`Response`]; [`encode`] turns it into bytes for one request:
+//! status line, `Date`, `Server: eddy`, `Content-Length`, the connection header when needed,
+//! optional gzip (Tornado's `GZipContentEncoding` rules), no body for HEAD/1xx/204/304. A
+//! header value with CR, LF or NUL can never reach the wire: the response becomes a 500.
 
-use std::fmt;
-
+use super::gzip::{GZIP_LEVEL, MIN_LENGTH, accepts_gzip, compressible_type, gzip_compress};
 use super::head::Version;
-use super::headers::{HeaderMap, is_token};
+use super::headers::HeaderMap;
+use super::json::Json;
+use super::response_head::{InvalidHeader, error_page, write_response_head};
 
-const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
+/// The `Date` value that [`EncodeOptions::date`] expects.
+pub use super::response_head::http_date;
 
-/// Converts days since 1970-01-01 to a (year, month 1..=12, day 1..=31)
-/// civil date (proleptic Gregorian; H. Hinnant's `civil_from_days`).
-pub fn civil_from_days(days: u64) -> (u64, u32, u32) {
-    // Shift the epoch to 0000-03-01 so that leap days end each cycle.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097; // [0, 146096]
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
-    let mp = (5 * doy + 2) / 153; // [0, 11], March-based
-    let day = doy - (153 * mp + 2) / 5 + 1; // [1, 31]
-    let month = if mp < 10 { mp + 3 } else { mp - 9 }; // [1, 12]
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month as u32, day as u32)
+/// Headers the server owns: a handler's values for them are replaced.
+const SERVER_OWNED: [&str; 4] = ["Content-Length", "Transfer-Encoding", "Connection", "Date"];
+
+/// One HTTP response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    /// The status code (100–999; anything else is answered as a 500).
+    pub status: u16,
+    /// Header fields.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Vec<u8>,
 }
 
-/// Formats a Unix timestamp as an IMF-fixdate,
-/// e.g. `"Sun, 06 Nov 1994 08:49:37 GMT"` (RFC 9110 §5.6.7). Years past
-/// 9999 are printed with more digits.
-pub fn http_date(unix_secs: u64) -> String {
-    let days = unix_secs / 86_400;
-    let secs = unix_secs % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    // 1970-01-01 was a Thursday (index 4).
-    let weekday = WEEKDAYS
-        .get(((days + 4) % 7) as usize)
-        .copied()
-        .unwrap_or("Sun");
-    let month_name = MONTHS
-        .get((month as usize).saturating_sub(1))
-        .copied()
-        .unwrap_or("Jan");
-    format!(
-        "{weekday}, {day:02} {month_name} {year:04} {:02}:{:02}:{:02} GMT",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
-/// Standard reason phrase for `code` (RFC 9110 wording, as Python's
-/// `http.HTTPStatus` in 3.13), or `"Unknown"`.
-pub fn reason_phrase(code: u16) -> &'static str {
-    match code {
-        100 => "Continue",
-        101 => "Switching Protocols",
-        102 => "Processing",
-        103 => "Early Hints",
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        203 => "Non-Authoritative Information",
-        204 => "No Content",
-        205 => "Reset Content",
-        206 => "Partial Content",
-        207 => "Multi-Status",
-        208 => "Already Reported",
-        226 => "IM Used",
-        300 => "Multiple Choices",
-        301 => "Moved Permanently",
-        302 => "Found",
-        303 => "See Other",
-        304 => "Not Modified",
-        305 => "Use Proxy",
-        307 => "Temporary Redirect",
-        308 => "Permanent Redirect",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        402 => "Payment Required",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        406 => "Not Acceptable",
-        407 => "Proxy Authentication Required",
-        408 => "Request Timeout",
-        409 => "Conflict",
-        410 => "Gone",
-        411 => "Length Required",
-        412 => "Precondition Failed",
-        413 => "Content Too Large",
-        414 => "URI Too Long",
-        415 => "Unsupported Media Type",
-        416 => "Range Not Satisfiable",
-        417 => "Expectation Failed",
-        418 => "I'm a Teapot",
-        421 => "Misdirected Request",
-        422 => "Unprocessable Content",
-        423 => "Locked",
-        424 => "Failed Dependency",
-        425 => "Too Early",
-        426 => "Upgrade Required",
-        428 => "Precondition Required",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        451 => "Unavailable For Legal Reasons",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        505 => "HTTP Version Not Supported",
-        506 => "Variant Also Negotiates",
-        507 => "Insufficient Storage",
-        508 => "Loop Detected",
-        510 => "Not Extended",
-        511 => "Network Authentication Required",
-        _ => "Unknown",
+impl Default for Response {
+    fn default() -> Self {
+        Self::new(200)
     }
 }
 
-/// True when `name` is a valid field name (a non-empty token).
-pub fn valid_header_name(name: &str) -> bool {
-    is_token(name.as_bytes())
-}
-
-/// True when `value` can be sent as a field value without enabling
-/// response splitting: no CR, LF or NUL. (Tornado's `set_header` is
-/// stricter and refuses every byte below 0x20; other CTLs are let through
-/// here.)
-pub fn valid_header_value(value: &[u8]) -> bool {
-    !value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0))
-}
-
-/// A header that [`write_header`] refused to serialise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InvalidHeader {
-    /// The name is not a token.
-    Name,
-    /// The value contains CR, LF or NUL.
-    Value,
-}
-
-impl fmt::Display for InvalidHeader {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            InvalidHeader::Name => "invalid header name",
-            InvalidHeader::Value => "invalid header value",
-        })
-    }
-}
-
-impl std::error::Error for InvalidHeader {}
-
-/// Appends `"HTTP/1.1 404 Not Found\r\n"`. Bytes of `reason` that may not
-/// appear in a reason-phrase (CTLs other than HTAB, DEL) are written as
-/// spaces, so the line can never be split. `code` is written as given
-/// (callers pass 100..=999).
-pub fn write_status_line(out: &mut Vec<u8>, version: Version, code: u16, reason: &str) {
-    out.extend_from_slice(version.as_str().as_bytes());
-    out.extend_from_slice(format!(" {code:03} ").as_bytes());
-    out.extend(reason.bytes().map(|b| {
-        if b == b'\t' || (0x20..0x7f).contains(&b) || b >= 0x80 {
-            b
-        } else {
-            b' '
-        }
-    }));
-    out.extend_from_slice(b"\r\n");
-}
-
-/// Appends `"name: value\r\n"` after checking both with
-/// [`valid_header_name`] and [`valid_header_value`]; on error nothing is
-/// written.
-pub fn write_header(out: &mut Vec<u8>, name: &str, value: &[u8]) -> Result<(), InvalidHeader> {
-    if !valid_header_name(name) {
-        return Err(InvalidHeader::Name);
-    }
-    if !valid_header_value(value) {
-        return Err(InvalidHeader::Value);
-    }
-    out.reserve(name.len() + value.len() + 4);
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
-    Ok(())
-}
-
-/// Appends a whole response head: status line (with the standard reason
-/// phrase), every header of `headers`, and the empty line. On an invalid
-/// header `out` is left as it was.
-pub fn write_response_head(
-    out: &mut Vec<u8>,
-    version: Version,
-    code: u16,
-    headers: &HeaderMap,
-) -> Result<(), InvalidHeader> {
-    let start = out.len();
-    write_status_line(out, version, code, reason_phrase(code));
-    for (name, value) in headers.iter() {
-        if let Err(e) = write_header(out, name, value) {
-            out.truncate(start);
-            return Err(e);
+impl Response {
+    /// An empty response with `status`.
+    pub fn new(status: u16) -> Self {
+        Self {
+            status,
+            headers: HeaderMap::new(),
+            body: Vec::new(),
         }
     }
-    out.extend_from_slice(b"\r\n");
-    Ok(())
+
+    /// A `text/plain; charset=UTF-8` response.
+    pub fn text(status: u16, body: impl Into<Vec<u8>>) -> Self {
+        Self::new(status)
+            .header("Content-Type", "text/plain; charset=UTF-8")
+            .body(body)
+    }
+
+    /// An `application/json; charset=UTF-8` response.
+    pub fn json(status: u16, value: &Json) -> Self {
+        Self::new(status)
+            .header("Content-Type", "application/json; charset=UTF-8")
+            .body(value.to_string())
+    }
+
+    /// Tornado's HTML error page for `status`.
+    pub fn error(status: u16) -> Self {
+        Self::new(status)
+            .header("Content-Type", "text/html; charset=UTF-8")
+            .body(error_page(status))
+    }
+
+    /// Adds a header field (builder style).
+    pub fn header(mut self, name: &str, value: impl Into<Vec<u8>>) -> Self {
+        self.headers.add(name, value);
+        self
+    }
+
+    /// Sets the body (builder style).
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
 }
 
-/// Tornado's default error page:
-/// `<html><title>404: Not Found</title><body>404: Not Found</body></html>`.
-pub fn error_page(code: u16) -> Vec<u8> {
-    let reason = reason_phrase(code);
-    format!("<html><title>{code}: {reason}</title><body>{code}: {reason}</body></html>")
-        .into_bytes()
+/// How [`encode`] frames one response.
+#[derive(Clone, Debug)]
+pub struct EncodeOptions<'a> {
+    /// The request's method (`HEAD` gets no body).
+    pub method: &'a str,
+    /// The request's version; the response uses the same.
+    pub version: Version,
+    /// The request's `Accept-Encoding`, for `--gzip`.
+    pub accept_encoding: Option<&'a [u8]>,
+    /// Whether the connection stays open after this response.
+    pub keep_alive: bool,
+    /// Whether `--gzip` is on.
+    pub gzip: bool,
+    /// The `Date` value (an IMF-fixdate).
+    pub date: &'a str,
+}
+
+fn has_body(method: &str, status: u16) -> bool {
+    !(method == "HEAD" || (100..200).contains(&status) || status == 204 || status == 304)
+}
+
+/// Encodes `response` for one request, as bytes ready to write.
+pub fn encode(mut response: Response, options: &EncodeOptions<'_>) -> Vec<u8> {
+    if !(100..=999).contains(&response.status) {
+        response = Response::error(500);
+    }
+    for name in SERVER_OWNED {
+        response.headers.remove(name);
+    }
+    if options.gzip {
+        gzip_body(&mut response, options.accept_encoding);
+    }
+    let status = response.status;
+    let mut headers = response.headers;
+    headers.set("Date", options.date.as_bytes().to_vec());
+    if !headers.contains("Server") {
+        headers.add("Server", "eddy");
+    }
+    if status != 204 && status != 304 && !(100..200).contains(&status) {
+        if !headers.contains("Content-Type") && !response.body.is_empty() {
+            headers.add("Content-Type", "text/html; charset=UTF-8");
+        }
+        headers.add("Content-Length", response.body.len().to_string());
+    }
+    if !options.keep_alive {
+        headers.add("Connection", "close");
+    } else if options.version == Version::Http10 {
+        headers.add("Connection", "keep-alive");
+    }
+    let mut out = Vec::with_capacity(256 + response.body.len());
+    if write_response_head(&mut out, options.version, status, &headers).is_err() {
+        // A handler put CR/LF/NUL in a header: never split the response, answer 500.
+        return encode(Response::error(500), options);
+    }
+    if has_body(options.method, status) {
+        out.extend_from_slice(&response.body);
+    }
+    out
+}
+
+/// How a streamed body is delimited on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamFraming {
+    /// No body may follow (HEAD, 1xx, 204, 304).
+    NoBody,
+    /// `Transfer-Encoding: chunked` (HTTP/1.1).
+    Chunked,
+    /// The body ends when the connection closes (HTTP/1.0 has no chunking).
+    UntilClose,
+}
+
+/// Encodes the head of a response whose body is written later in pieces.
+///
+/// HTTP/1.1 bodies are chunked; HTTP/1.0 bodies end with the connection. Returns the head,
+/// the framing of what follows and whether the connection may stay open afterwards.
+///
+/// # Errors
+/// A header name or value is invalid (CR, LF, NUL): nothing may be sent as given.
+pub fn encode_stream_head(
+    mut response: Response,
+    options: &EncodeOptions<'_>,
+) -> Result<(Vec<u8>, StreamFraming, bool), InvalidHeader> {
+    if !(100..=999).contains(&response.status) {
+        response = Response::error(500);
+    }
+    for name in SERVER_OWNED {
+        response.headers.remove(name);
+    }
+    let status = response.status;
+    let mut headers = response.headers;
+    headers.set("Date", options.date.as_bytes().to_vec());
+    if !headers.contains("Server") {
+        headers.add("Server", "eddy");
+    }
+    let (framing, keep_alive) = if !has_body(options.method, status) {
+        (StreamFraming::NoBody, options.keep_alive)
+    } else if options.version == Version::Http11 {
+        headers.add("Transfer-Encoding", "chunked");
+        (StreamFraming::Chunked, options.keep_alive)
+    } else {
+        (StreamFraming::UntilClose, false)
+    };
+    if !keep_alive {
+        headers.add("Connection", "close");
+    } else if options.version == Version::Http10 {
+        headers.add("Connection", "keep-alive");
+    }
+    let mut out = Vec::with_capacity(256);
+    write_response_head(&mut out, options.version, status, &headers)?;
+    Ok((out, framing, keep_alive))
+}
+
+/// Tornado's `GZipContentEncoding`: compress compressible bodies of at least `MIN_LENGTH`
+/// bytes for clients that accept gzip, and say `Vary: Accept-Encoding` either way.
+fn gzip_body(response: &mut Response, accept_encoding: Option<&[u8]>) {
+    let content_type = response.headers.get_str("Content-Type").unwrap_or("");
+    if !compressible_type(content_type) || matches!(response.status, 204 | 304) {
+        return;
+    }
+    match response.headers.get_combined("Vary") {
+        Some(vary)
+            if !String::from_utf8_lossy(&vary)
+                .to_ascii_lowercase()
+                .contains("accept-encoding") =>
+        {
+            let mut value = vary;
+            value.extend_from_slice(b", Accept-Encoding");
+            response.headers.set("Vary", value);
+        }
+        Some(_) => {}
+        None => response.headers.add("Vary", "Accept-Encoding"),
+    }
+    let wants = accept_encoding.is_some_and(accepts_gzip);
+    if wants && response.body.len() >= MIN_LENGTH && !response.headers.contains("Content-Encoding")
+    {
+        response.body = gzip_compress(&response.body, GZIP_LEVEL);
+        response.headers.add("Content-Encoding", "gzip");
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn known_dates() {
-        for (t, s) in [
-            (0u64, "Thu, 01 Jan 1970 00:00:00 GMT"),
-            (86_399, "Thu, 01 Jan 1970 23:59:59 GMT"),
-            (784_111_777, "Sun, 06 Nov 1994 08:49:37 GMT"),
-            (951_782_400, "Tue, 29 Feb 2000 00:00:00 GMT"),
-            (951_868_800, "Wed, 01 Mar 2000 00:00:00 GMT"),
-            (1_078_012_800, "Sun, 29 Feb 2004 00:00:00 GMT"),
-            (1_359_312_200, "Sun, 27 Jan 2013 18:43:20 GMT"),
-            (1_582_934_400, "Sat, 29 Feb 2020 00:00:00 GMT"),
-            (1_709_164_800, "Thu, 29 Feb 2024 00:00:00 GMT"),
-            (1_709_251_199, "Thu, 29 Feb 2024 23:59:59 GMT"),
-            (2_147_483_647, "Tue, 19 Jan 2038 03:14:07 GMT"),
-            (2_147_483_648, "Tue, 19 Jan 2038 03:14:08 GMT"),
-            (4_000_000_000, "Tue, 02 Oct 2096 07:06:40 GMT"),
-            (4_102_444_800, "Fri, 01 Jan 2100 00:00:00 GMT"),
-            (4_107_456_000, "Sun, 28 Feb 2100 00:00:00 GMT"),
-            (4_107_542_400, "Mon, 01 Mar 2100 00:00:00 GMT"),
-            (11_644_473_600, "Sun, 01 Jan 2339 00:00:00 GMT"),
-            (32_503_680_000, "Wed, 01 Jan 3000 00:00:00 GMT"),
-            (253_402_300_799, "Fri, 31 Dec 9999 23:59:59 GMT"),
-        ] {
-            assert_eq!(http_date(t), s, "{t}");
+    fn options(method: &str, keep_alive: bool) -> EncodeOptions<'_> {
+        EncodeOptions {
+            method,
+            version: Version::Http11,
+            accept_encoding: None,
+            keep_alive,
+            gzip: false,
+            date: "Sun, 06 Nov 1994 08:49:37 GMT",
         }
     }
 
     #[test]
-    fn extreme_dates_do_not_panic() {
-        let s = http_date(u64::MAX);
-        assert!(s.ends_with(" GMT"));
-        assert!(http_date(253_402_300_800).contains(" 10000 "));
+    fn encodes_status_date_server_and_length() {
+        let out = encode(Response::text(200, "hi"), &options("GET", true));
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=UTF-8\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+Server: eddy\r\nContent-Length: 2\r\n\r\nhi"
+        );
     }
 
     #[test]
-    fn civil_dates_roundtrip_every_day_for_500_years() {
-        // Walk day by day and check the calendar advances correctly.
-        let (mut y, mut m, mut d) = (1970u64, 1u32, 1u32);
-        for days in 0..(500 * 366) {
-            assert_eq!(civil_from_days(days), (y, m, d), "day {days}");
-            let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-            let len = match m {
-                2 if leap => 29,
-                2 => 28,
-                4 | 6 | 9 | 11 => 30,
-                _ => 31,
-            };
-            d += 1;
-            if d > len {
-                d = 1;
-                m += 1;
-                if m > 12 {
-                    m = 1;
-                    y += 1;
-                }
-            }
+    fn head_keeps_the_length_but_drops_the_body() {
+        let out = encode(Response::text(200, "hello"), &options("HEAD", false));
+        let text = String::from_utf8_lossy(&out);
+        assert!(
+            text.contains("Content-Length: 5\r\n") && text.contains("Connection: close\r\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("\r\n\r\n"), "{text}");
+    }
+
+    #[test]
+    fn no_length_or_body_for_204_and_304() {
+        for status in [204, 304] {
+            let text = String::from_utf8_lossy(&encode(
+                Response::new(status).body("x"),
+                &options("GET", true),
+            ))
+            .into_owned();
+            assert!(
+                !text.contains("Content-Length") && text.ends_with("\r\n\r\n"),
+                "{text}"
+            );
         }
     }
 
     #[test]
-    fn reasons() {
-        assert_eq!(reason_phrase(200), "OK");
-        assert_eq!(reason_phrase(404), "Not Found");
-        assert_eq!(reason_phrase(431), "Request Header Fields Too Large");
-        assert_eq!(reason_phrase(505), "HTTP Version Not Supported");
-        assert_eq!(reason_phrase(599), "Unknown");
-        assert_eq!(reason_phrase(0), "Unknown");
+    fn header_injection_becomes_a_500() {
+        let response = Response::new(200).header("X-Bad", "a\r\nSet-Cookie: evil=1");
+        let text = String::from_utf8_lossy(&encode(response, &options("GET", true))).into_owned();
+        assert!(
+            text.starts_with("HTTP/1.1 500 Internal Server Error\r\n") && !text.contains("evil"),
+            "{text}"
+        );
     }
 
     #[test]
-    fn header_validation() {
-        assert!(valid_header_name("Content-Type"));
-        assert!(!valid_header_name(""));
-        assert!(!valid_header_name("Bad Name"));
-        assert!(!valid_header_name("X:Y"));
-        assert!(!valid_header_name("Ä"));
-        assert!(valid_header_value(b"text/html; charset=\"utf-8\""));
-        assert!(valid_header_value(b""));
-        assert!(valid_header_value(b"a\tb\xe9"));
-        assert!(!valid_header_value(b"a\r\nSet-Cookie: x"));
-        assert!(!valid_header_value(b"a\nb"));
-        assert!(!valid_header_value(b"a\rb"));
-        assert!(!valid_header_value(b"a\x00b"));
+    fn http10_keep_alive_is_announced() {
+        let mut opts = options("GET", true);
+        opts.version = Version::Http10;
+        let text = String::from_utf8_lossy(&encode(Response::text(200, "x"), &opts)).into_owned();
+        assert!(
+            text.starts_with("HTTP/1.0 200 OK\r\n") && text.contains("Connection: keep-alive\r\n"),
+            "{text}"
+        );
     }
 
     #[test]
-    fn status_line() {
-        let mut out = Vec::new();
-        write_status_line(&mut out, Version::Http11, 404, "Not Found");
-        assert_eq!(out, b"HTTP/1.1 404 Not Found\r\n");
-        out.clear();
-        write_status_line(&mut out, Version::Http10, 200, "Evil\r\nX: y");
-        assert_eq!(out, b"HTTP/1.0 200 Evil  X: y\r\n");
-        out.clear();
-        write_status_line(&mut out, Version::Http11, 204, "");
-        assert_eq!(out, b"HTTP/1.1 204 \r\n");
+    fn gzips_large_compressible_bodies_for_clients_that_accept_it() {
+        let mut opts = options("GET", true);
+        opts.gzip = true;
+        opts.accept_encoding = Some(b"gzip, deflate");
+        let body = "a".repeat(4096);
+        let out = encode(Response::text(200, body.clone()), &opts);
+        let text = String::from_utf8_lossy(&out);
+        assert!(
+            text.contains("Content-Encoding: gzip\r\n")
+                && text.contains("Vary: Accept-Encoding\r\n"),
+            "{text}"
+        );
+        let start = out
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(0, |p| p + 4);
+        let plain = crate::gzip::gzip_decompress(&out[start..], 1 << 20).expect("valid gzip");
+        assert_eq!(plain, body.as_bytes());
+        // Small bodies stay plain but still vary.
+        let text =
+            String::from_utf8_lossy(&encode(Response::text(200, "tiny"), &opts)).into_owned();
+        assert!(
+            !text.contains("Content-Encoding") && text.contains("Vary: Accept-Encoding"),
+            "{text}"
+        );
     }
 
     #[test]
-    fn header_lines() {
-        let mut out = Vec::new();
-        assert_eq!(write_header(&mut out, "X-A", b"1"), Ok(()));
-        assert_eq!(
-            write_header(&mut out, "X B", b"1"),
-            Err(InvalidHeader::Name)
+    fn streamed_heads_are_chunked_for_http11_and_close_delimited_for_http10() {
+        let (head, framing, keep) =
+            encode_stream_head(Response::new(200), &options("GET", true)).expect("valid");
+        let text = String::from_utf8_lossy(&head).into_owned();
+        assert!(
+            text.contains("Transfer-Encoding: chunked\r\n") && !text.contains("Content-Length"),
+            "{text}"
         );
-        assert_eq!(
-            write_header(&mut out, "X-C", b"1\r\n"),
-            Err(InvalidHeader::Value)
+        assert_eq!((framing, keep), (StreamFraming::Chunked, true));
+        let mut opts = options("GET", true);
+        opts.version = Version::Http10;
+        let (head, framing, keep) = encode_stream_head(Response::new(200), &opts).expect("valid");
+        assert!(String::from_utf8_lossy(&head).contains("Connection: close\r\n"));
+        assert_eq!((framing, keep), (StreamFraming::UntilClose, false));
+        let (_, framing, _) =
+            encode_stream_head(Response::new(200), &options("HEAD", true)).expect("valid");
+        assert_eq!(framing, StreamFraming::NoBody);
+        assert!(
+            encode_stream_head(
+                Response::new(200).header("X", "a\nb"),
+                &options("GET", true)
+            )
+            .is_err()
         );
-        assert_eq!(out, b"X-A: 1\r\n");
-        assert_eq!(InvalidHeader::Value.to_string(), "invalid header value");
     }
 
     #[test]
-    fn response_head() {
-        let mut h = HeaderMap::new();
-        h.add("Content-Length", "0");
-        h.add("Date", http_date(0));
-        let mut out = b"prev".to_vec();
-        write_response_head(&mut out, Version::Http11, 200, &h).expect("test input is valid");
-        assert_eq!(
-            out,
-            b"prevHTTP/1.1 200 OK\r\nContent-Length: 0\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n\r\n"
-        );
-        h.add("Bad", "x\ny");
-        let mut out = b"prev".to_vec();
-        assert_eq!(
-            write_response_head(&mut out, Version::Http11, 200, &h),
-            Err(InvalidHeader::Value)
-        );
-        assert_eq!(out, b"prev");
-    }
-
-    #[test]
-    fn error_pages() {
-        assert_eq!(
-            error_page(404),
-            b"<html><title>404: Not Found</title><body>404: Not Found</body></html>"
-        );
-        assert_eq!(
-            error_page(599),
-            b"<html><title>599: Unknown</title><body>599: Unknown</body></html>"
-        );
+    fn invalid_status_becomes_a_500() {
+        let text =
+            String::from_utf8_lossy(&encode(Response::new(42), &options("GET", true))).into_owned();
+        assert!(text.starts_with("HTTP/1.1 500 "), "{text}");
     }
 }

@@ -12,8 +12,8 @@ use regex::Regex;
 use super::handler::Handler;
 use super::json::Json;
 use super::query::percent_decode;
-use super::reply::Response;
 use super::request::Request;
+use super::response::Response;
 
 /// The methods a [`RequestHandler`] may implement; each defaults to 405.
 #[allow(unused_variables)]

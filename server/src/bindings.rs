@@ -14,15 +14,12 @@ wit_bindgen::generate!({
 pub use eddy::http::plugins::PluginError;
 use eddy::http::{plugins, types};
 
-/// Calls plugin number `plugin` with `request`, moving its strings and body into the record.
+/// Calls plugin number `plugin` with `request`, moving its strings, headers and body into
+/// the record.
 pub fn call(plugin: u32, request: Request) -> Result<Response, PluginError> {
     let record = types::Request {
         version: request.version.as_str().to_owned(),
-        headers: request
-            .headers
-            .iter()
-            .map(|(name, value)| (name.to_owned(), value.to_vec()))
-            .collect(),
+        headers: request.headers.into(),
         method: request.method,
         uri: request.uri,
         path: request.path,
@@ -34,13 +31,9 @@ pub fn call(plugin: u32, request: Request) -> Result<Response, PluginError> {
         start_time: request.start_time,
     };
     let response = plugins::call(plugin, &record)?;
-    let mut headers = HeaderMap::with_capacity(response.headers.len());
-    for (name, value) in response.headers {
-        headers.add(name, value);
-    }
     Ok(Response {
         status: response.status,
-        headers,
+        headers: HeaderMap::from(response.headers),
         body: response.body,
     })
 }

@@ -17,6 +17,45 @@ pub fn guest(name: &str) -> PathBuf {
     eddy_host::guests::path(name)
 }
 
+/// The path of a guest component the build produced, as a command-line argument.
+#[track_caller]
+pub fn guest_arg(name: &str) -> String {
+    guest(name).to_str().expect("utf-8 path").to_owned()
+}
+
+/// What `eddy serve` runs, by the names of the components this workspace builds.
+#[derive(Clone, Copy, Debug)]
+pub enum Guest<'a> {
+    /// The server guest embedded in the binary, with no handler: Tornado's seed example.
+    Embedded,
+    /// A guest component of its own, e.g. `Component("echo")`.
+    Component(&'a str),
+    /// The embedded server guest calling plugin handlers, in route order, each `NAME` or
+    /// `REGEX=NAME` as `--handler` takes them, with a component name in place of the path.
+    Handlers(&'a [&'a str]),
+}
+
+impl Guest<'_> {
+    /// The command-line arguments that select this guest.
+    #[track_caller]
+    fn args(self) -> Vec<String> {
+        match self {
+            Guest::Embedded => Vec::new(),
+            Guest::Component(name) => vec![guest_arg(name)],
+            Guest::Handlers(handlers) => handlers
+                .iter()
+                .flat_map(|handler| {
+                    let handler = match handler.rsplit_once('=') {
+                        Some((route, name)) => format!("{route}={}", guest_arg(name)),
+                        None => guest_arg(handler),
+                    };
+                    ["--handler".to_owned(), handler]
+                })
+                .collect(),
+        }
+    }
+}
+
 /// A running `eddy` process, killed on drop.
 pub struct Eddy {
     child: Child,
@@ -37,6 +76,16 @@ fn collect(stream: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
 }
 
 impl Eddy {
+    /// Starts `eddy serve` on a free loopback port running `guest`, with `flags` after the
+    /// guest's arguments, and waits until it listens.
+    #[track_caller]
+    pub fn serve_guest(guest: Guest<'_>, flags: &[&str]) -> Self {
+        let mut args = vec!["--listen".to_owned(), "127.0.0.1:0".to_owned()];
+        args.extend(guest.args());
+        args.extend(flags.iter().map(|flag| (*flag).to_owned()));
+        Self::serve(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
     /// Starts `eddy serve ARGS...` and waits until it listens.
     #[track_caller]
     pub fn serve(args: &[&str]) -> Self {

@@ -22,7 +22,7 @@ fn pairs<'a>(items: impl Iterator<Item = (&'a str, &'a [u8])>) -> Json {
 }
 
 fn inspect(request: &Request) -> Response {
-    let files = request.files.iter().map(|(field, file)| {
+    let files = request.files().iter().map(|(field, file)| {
         Json::object([
             ("field", Json::str(field.as_str())),
             ("filename", Json::str(file.filename.as_str())),
