@@ -5,6 +5,9 @@
 //! events in batches; this crate buffers bytes and drives the futures. Everything except
 //! `bindings` is plain Rust and is unit-tested natively.
 //!
+//! A program declares its settings with [`options`] (Tornado's `tornado.options`: typed
+//! options, `--help`, one-line errors).
+//!
 //! ```text
 //! struct Echo;
 //! impl eddy_guest::TcpServer for Echo {
@@ -25,6 +28,7 @@ mod executor;
 pub mod host;
 pub mod http_server;
 pub mod iostream;
+pub mod options;
 mod runtime;
 mod tcp_server;
 #[cfg(test)]
