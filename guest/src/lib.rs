@@ -6,7 +6,7 @@
 //! `bindings` is plain Rust and is unit-tested natively.
 //!
 //! A program declares its settings with [`options`] (Tornado's `tornado.options`: typed
-//! options, `--help`, one-line errors).
+//! options, `--help`, one-line errors) and runs timed work with [`PeriodicCallback`].
 //!
 //! ```text
 //! struct Echo;
@@ -29,6 +29,7 @@ pub mod host;
 pub mod http_server;
 pub mod iostream;
 pub mod options;
+mod periodic;
 mod runtime;
 mod tcp_server;
 #[cfg(test)]
@@ -43,6 +44,7 @@ pub use http_server::{
     serve_http_streaming,
 };
 pub use iostream::{CloseReason, IOStream, StreamError, UnsatisfiableRead};
+pub use periodic::PeriodicCallback;
 pub use regex::bytes::Regex;
 pub use runtime::{
     DrainStarted, drain_started, draining, now, option, raw_options as start_options,
