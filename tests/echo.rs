@@ -1,5 +1,5 @@
 //! The echo example under the real host over loopback: many connections, big transfers,
-//! backpressure and the per-line limit.
+//! backpressure, the per-line limit and the program's options.
 
 mod util;
 
@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use util::{Eddy, guest, is_closed_by_peer, read_exact, write_all};
+use util::{Eddy, eddy, guest, is_closed_by_peer, read_exact, write_all};
 
 fn echo_server(extra: &[&str]) -> Eddy {
     let component = guest("echo");
@@ -118,7 +118,7 @@ fn client_that_never_reads_does_not_grow_server_memory() {
 
 #[test]
 fn line_over_the_limit_closes_that_connection_only() {
-    let server = echo_server(&["--", "1024"]);
+    let server = echo_server(&["--", "--max-line", "1KiB"]);
     let mut good = server.connect();
     write_all(&mut good, b"before\n");
     assert_eq!(read_exact(&mut good, 7), b"before\n");
@@ -141,5 +141,59 @@ fn line_over_the_limit_closes_that_connection_only() {
         read_exact(&mut fresh, 1001).len(),
         1001,
         "a line within the limit still echoes"
+    );
+}
+
+#[test]
+fn help_after_the_double_dash_prints_the_options_and_exits_zero() {
+    let component = guest("echo");
+    let (code, stdout, stderr) = eddy(
+        &[
+            "run",
+            component.to_str().expect("utf-8 path"),
+            "--",
+            "--help",
+        ],
+        Duration::from_secs(60),
+    );
+    let stdout = String::from_utf8(stdout).expect("utf-8 help");
+    assert_eq!(code, Some(0), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(
+        stdout.starts_with("Options:\n")
+            && stdout.contains("--max-line=SIZE")
+            && stdout.contains("(default: 64KiB)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bad_max_line_stops_start_up_with_one_line_naming_the_option() {
+    let component = guest("echo");
+    let (code, _, stderr) = eddy(
+        &[
+            "serve",
+            component.to_str().expect("utf-8 path"),
+            "--listen",
+            "127.0.0.1:0",
+            "--",
+            "--max-line=lots",
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains("max-line"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "eddy: the guest failed to start: option --max-line: \"lots\" is not a size (like 512, 64KiB or 1MiB)"
+        ],
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("listening on"),
+        "nothing listens: {stderr}"
     );
 }
