@@ -116,9 +116,7 @@ fn serve_with_guest_arguments_passes_them_to_start() {
     );
     assert_eq!(code, Some(1));
     assert!(
-        stderr.contains(
-            "the guest failed to start: max line length \"many\" is not a number of bytes"
-        ),
+        stderr.contains("the guest failed to start: unexpected argument \"many\" (see --help)"),
         "{stderr}"
     );
 }

@@ -1,5 +1,5 @@
 //! The echo example under the real host over loopback: many connections, big transfers,
-//! backpressure and the per-line limit.
+//! backpressure, the per-line limit and the program's options.
 
 mod util;
 
@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use util::Guest::Component;
-use util::{Eddy, is_closed_by_peer, read_exact, write_all};
+use util::{Eddy, eddy, guest, is_closed_by_peer, read_exact, write_all};
 
 #[test]
 fn thousand_concurrent_connections_each_echo_hundred_lines() {
@@ -108,7 +108,7 @@ fn client_that_never_reads_does_not_grow_server_memory() {
 
 #[test]
 fn line_over_the_limit_closes_that_connection_only() {
-    let server = Eddy::serve_guest(Component("echo"), &["--", "1024"]);
+    let server = Eddy::serve_guest(Component("echo"), &["--", "--max-line", "1KiB"]);
     let mut good = server.connect();
     write_all(&mut good, b"before\n");
     assert_eq!(read_exact(&mut good, 7), b"before\n");
@@ -131,5 +131,85 @@ fn line_over_the_limit_closes_that_connection_only() {
         read_exact(&mut fresh, 1001).len(),
         1001,
         "a line within the limit still echoes"
+    );
+}
+
+#[test]
+fn help_after_the_double_dash_prints_the_options_and_exits_zero() {
+    let component = guest("echo");
+    let (code, stdout, stderr) = eddy(
+        &[
+            "run",
+            component.to_str().expect("utf-8 path"),
+            "--",
+            "--help",
+        ],
+        Duration::from_secs(60),
+    );
+    let stdout = String::from_utf8(stdout).expect("utf-8 help");
+    assert_eq!(code, Some(0), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(
+        stdout.starts_with("Options:\n")
+            && stdout.contains("--max-line=SIZE")
+            && stdout.contains("(default: 64KiB)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn serve_with_help_prints_the_options_once_and_listens_on_nothing() {
+    let component = guest("echo");
+    let (code, stdout, stderr) = eddy(
+        &[
+            "serve",
+            component.to_str().expect("utf-8 path"),
+            "--listen",
+            "127.0.0.1:0",
+            "--workers",
+            "2",
+            "--",
+            "--help",
+        ],
+        Duration::from_secs(60),
+    );
+    let stdout = String::from_utf8(stdout).expect("utf-8 help");
+    assert_eq!(code, Some(0), "stdout: {stdout}\nstderr: {stderr}");
+    assert_eq!(stdout.matches("Options:").count(), 1, "{stdout}");
+    assert!(stdout.contains("--max-line=SIZE"), "{stdout}");
+    assert!(
+        !stderr.contains("listening on"),
+        "nothing listens: {stderr}"
+    );
+}
+
+#[test]
+fn bad_max_line_stops_start_up_with_one_line_naming_the_option() {
+    let component = guest("echo");
+    let (code, _, stderr) = eddy(
+        &[
+            "serve",
+            component.to_str().expect("utf-8 path"),
+            "--listen",
+            "127.0.0.1:0",
+            "--",
+            "--max-line=lots",
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains("max-line"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "eddy: the guest failed to start: option --max-line: \"lots\" is not a size (like 512, 64KiB or 1MiB)"
+        ],
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("listening on"),
+        "nothing listens: {stderr}"
     );
 }

@@ -5,6 +5,9 @@
 //! events in batches; this crate buffers bytes and drives the futures. Everything except
 //! `bindings` is plain Rust and is unit-tested natively.
 //!
+//! A program declares its settings with [`options`] (Tornado's `tornado.options`: typed
+//! options, `--help`, one-line errors) and runs timed work with [`PeriodicCallback`].
+//!
 //! ```text
 //! struct Echo;
 //! impl eddy_guest::TcpServer for Echo {
@@ -25,6 +28,8 @@ mod executor;
 pub mod host;
 pub mod http_server;
 pub mod iostream;
+pub mod options;
+mod periodic;
 mod runtime;
 mod tcp_server;
 #[cfg(test)]
@@ -39,6 +44,7 @@ pub use http_server::{
     HttpServer, ResponseWriter, StreamingHandler, Whole, serve_http, serve_http_streaming,
 };
 pub use iostream::{CloseReason, IOStream, StreamError, UnsatisfiableRead};
+pub use periodic::PeriodicCallback;
 pub use regex::bytes::Regex;
 pub use runtime::{
     DrainStarted, drain_started, draining, now, option, options, raw_options as start_options,

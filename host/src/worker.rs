@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::admission::Admission;
-use crate::boundary::Crossings;
+use crate::boundary::{Crossings, Exports as _};
 use crate::event_loop::{self, LoopConfig, Mode, Net, Shutdown};
 use crate::policy::ConnectPolicy;
 use crate::runtime::{Guest, Limits, PluginProgram, PluginSettings, Plugins, Program};
@@ -68,20 +68,22 @@ pub fn run_worker(mut config: WorkerConfig) -> anyhow::Result<(u8, Crossings)> {
 
 /// Starts the guest once on a throw-away event loop and instantiates every plugin once, so
 /// that what can never work (a bad route, a limit too small for a component) is reported
-/// before anything listens.
+/// before anything listens. Returns the exit code when the guest stopped itself while
+/// starting (a program answering `-- --help`).
 ///
 /// # Errors
 /// The guest or a plugin cannot be instantiated, or the guest's `start` fails.
-pub fn trial_start(config: &WorkerConfig) -> anyhow::Result<()> {
+pub fn trial_start(config: &WorkerConfig) -> anyhow::Result<Option<u8>> {
     for plugin in &config.plugins {
         plugin.trial(&config.plugin_settings)?;
     }
-    event_loop::trial(
+    let guest = event_loop::trial(
         config.policy.clone(),
         config.admission.clone(),
         config.index,
         |net| start_guest(config, net),
-    )
+    )?;
+    Ok(guest.stopped())
 }
 
 /// Instantiates the guest with `net` lent to it and calls its `start`.

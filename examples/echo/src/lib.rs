@@ -7,13 +7,21 @@
 //! printf 'hello\n' | nc -q1 127.0.0.1 8888
 //! ```
 //!
-//! An optional argument after `--` sets the longest line accepted, in bytes (default 64 KiB);
-//! a longer line closes that connection only.
+//! Its options follow `--`, as with `tornado.options`:
+//!
+//! ```text
+//! cargo run -- serve target/guests/echo.wasm --listen 127.0.0.1:8888 -- --max-line=1KiB
+//! cargo run -- run target/guests/echo.wasm -- --help
+//! ```
+//!
+//! `--max-line` is the longest line accepted (default 64 KiB); a longer line closes that
+//! connection only. A bad value stops start-up with one line naming the option.
 
+use eddy_guest::options::{OptionParser, Size};
 use eddy_guest::{IOStream, Level, TcpServer};
 
-/// The longest line echoed unless the first argument says otherwise.
-const DEFAULT_MAX_LINE: usize = 64 * 1024;
+/// The longest line echoed unless `--max-line` says otherwise.
+const DEFAULT_MAX_LINE: Size = Size::kib(64);
 
 /// Echoes every line it reads back to the same connection.
 struct EchoServer {
@@ -40,13 +48,22 @@ impl TcpServer for EchoServer {
 }
 
 fn main(args: Vec<String>) -> Result<(), String> {
-    let max_line = match args.first() {
-        Some(arg) => arg
-            .parse()
-            .map_err(|_| format!("max line length {arg:?} is not a number of bytes"))?,
-        None => DEFAULT_MAX_LINE,
+    let mut options = OptionParser::new();
+    let max_line = options.define(
+        "max-line",
+        DEFAULT_MAX_LINE,
+        "the longest line echoed; a longer one closes its connection",
+    );
+    // `--help` prints the options and stops the program with exit code 0.
+    let Some(rest) = options.parse_command_line(&args)?.or_show_help() else {
+        return Ok(());
     };
-    eddy_guest::listen(EchoServer { max_line });
+    if let Some(extra) = rest.first() {
+        return Err(format!("unexpected argument {extra:?} (see --help)"));
+    }
+    eddy_guest::listen(EchoServer {
+        max_line: options[max_line].as_usize(),
+    });
     Ok(())
 }
 

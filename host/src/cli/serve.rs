@@ -66,7 +66,10 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     };
     // What can never work is refused before anything listens: bad routes, limits too small.
     let trial_options = start_options(&args.guest, Some(&guest_options));
-    worker::trial_start(&worker_config(0, trial_options))?;
+    if let Some(code) = worker::trial_start(&worker_config(0, trial_options))? {
+        // The program stopped itself while starting (`-- --help`): nothing to serve.
+        return Ok(code);
+    }
     if budget < args.http.max_body_size {
         tracing::warn!(
             "--body-budget {budget} is below --max-body-size {}: larger bodies always get 503",

@@ -163,10 +163,10 @@ pub fn trial<G>(
     admission: Admission,
     index: usize,
     mut start: impl FnMut(&mut Net) -> anyhow::Result<G>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<G> {
     let poll = Poll::new()?;
     let mut net = Net::new(poll.registry().try_clone()?, policy, admission, index);
-    launch(&mut net, &mut start).map(drop)
+    launch(&mut net, &mut start)
 }
 
 /// Starts a guest and writes what it sent while starting.
