@@ -21,7 +21,7 @@ type AcceptHandler = Rc<dyn Fn(ConnId, String)>;
 /// type, so the stream module may use the runtime without a cycle.
 pub(crate) trait StreamEvents {
     /// Bytes arrived from the host.
-    fn on_received(&mut self, bytes: &[u8]);
+    fn on_received(&mut self, bytes: Vec<u8>);
     /// The peer closed its side.
     fn on_end_of_stream(&mut self);
     /// The connection failed; the host already forgot it.
@@ -196,7 +196,7 @@ pub fn handle_events(now: Instant, events: impl IntoIterator<Item = Event>) {
 fn dispatch(event: Event) {
     match event {
         Event::Accepted { conn, peer, .. } => accept(conn, peer),
-        Event::Received { conn, bytes } => with_stream(conn, |inner| inner.on_received(&bytes)),
+        Event::Received { conn, bytes } => with_stream(conn, |inner| inner.on_received(bytes)),
         Event::EndOfStream(conn) => with_stream(conn, |inner| inner.on_end_of_stream()),
         Event::Writable(conn) => with_stream(conn, |inner| inner.on_writable()),
         Event::Connected(conn) => with_stream(conn, |inner| inner.on_connected()),

@@ -201,17 +201,13 @@ impl ServerConn {
         true
     }
 
-    /// Drops consumed input (and the buffer itself once it is empty and large, so an idle
-    /// connection keeps no memory from its last big request), and lowers the input hold to
-    /// what is still unparsed.
+    /// Drops consumed input (and the buffer itself once it is empty, so an idle connection
+    /// keeps no memory: the next read's buffer is taken as it comes, see
+    /// [`ServerConn::feed_owned`]), and lowers the input hold to what is still unparsed.
     fn settle_input(&mut self) {
         if self.pos > 0 && self.pos == self.buf.len() {
             self.pos = 0;
-            if self.buf.capacity() > FREE_INPUT {
-                self.buf = Vec::new();
-            } else {
-                self.buf.clear();
-            }
+            self.buf = Vec::new();
         }
         let unparsed = match self.state {
             State::Head => self.buffered().saturating_sub(FREE_INPUT),
@@ -228,18 +224,40 @@ impl ServerConn {
     /// Between requests, unparsed input past [`FREE_INPUT`] must fit the body budget; when it
     /// does not, the bytes are dropped and the next [`ServerConn::step`] refuses with 503.
     pub fn feed(&mut self, data: &[u8]) {
+        if self.admit(data.len()) {
+            self.buf.extend_from_slice(data);
+        }
+    }
+
+    /// Adds bytes read from the socket, taking the buffer they came in: when nothing is
+    /// pending (the usual case, a request arriving whole), the bytes are parsed where they
+    /// are instead of being copied. Otherwise as [`ServerConn::feed`].
+    pub fn feed_owned(&mut self, data: Vec<u8>) {
+        if !self.admit(data.len()) {
+            return;
+        }
+        if self.buf.is_empty() {
+            self.buf = data;
+        } else {
+            self.buf.extend_from_slice(&data);
+        }
+    }
+
+    /// Drops consumed input before more arrives and checks the input hold for `len` more
+    /// bytes; false when they must be dropped (the budget is spent).
+    fn admit(&mut self, len: usize) -> bool {
         if self.pos > 0 {
             self.buf.drain(..self.pos);
             self.pos = 0;
         }
         if matches!(self.state, State::Head) {
-            let unparsed = self.buf.len().saturating_add(data.len());
+            let unparsed = self.buf.len().saturating_add(len);
             if !self.hold_input(unparsed.saturating_sub(FREE_INPUT)) {
                 self.over_budget = true;
-                return;
+                return false;
             }
         }
-        self.buf.extend_from_slice(data);
+        true
     }
 
     /// Records that the peer closed its side: no more bytes will come.
@@ -572,6 +590,38 @@ mod tests {
             }
         }
         steps
+    }
+
+    #[test]
+    fn owned_input_is_parsed_in_place_and_released_when_idle() {
+        let mut conn = conn();
+        let input = b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhiGET /b HTTP/1.1\r\nHost: h\r\n\r\n".to_vec();
+        let at = input.as_ptr();
+        conn.feed_owned(input);
+        assert_eq!(
+            conn.buf.as_ptr(),
+            at,
+            "the read's buffer is taken, not copied"
+        );
+        let mut uris = Vec::new();
+        loop {
+            match conn.step() {
+                Step::Request(message) => uris.push(message.head.uri.clone()),
+                Step::NeedData(Phase::Idle) => break,
+                Step::Continue => {}
+                other => panic!("unexpected step {other:?}"),
+            }
+        }
+        assert_eq!(uris, ["/a", "/b"]);
+        assert_eq!(
+            conn.buf.capacity(),
+            0,
+            "an idle connection holds no input buffer"
+        );
+        // Pending bytes are appended to, as with `feed`.
+        conn.feed_owned(b"GET /c HT".to_vec());
+        conn.feed_owned(b"TP/1.1\r\nHost: h\r\n\r\n".to_vec());
+        assert!(matches!(conn.step(), Step::Request(m) if m.head.uri == "/c"));
     }
 
     fn bodies(steps: &[Step]) -> Vec<(String, Vec<u8>)> {

@@ -110,11 +110,13 @@ impl Connection {
                         reader: self.reader(),
                         started,
                     });
-                    if !self.answer(handler, *message, start, source).await {
+                    // Boxed: the answer's state (request, handler, response) lives only while
+                    // it runs, so an idle connection's task stays small.
+                    if !Box::pin(self.answer(handler, *message, start, source)).await {
                         return;
                     }
                 }
-                Step::Reject(rejection) => return self.reject(rejection).await,
+                Step::Reject(rejection) => return Box::pin(self.reject(rejection)).await,
                 Step::Finished => return self.stream.close(),
             }
         }

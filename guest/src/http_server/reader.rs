@@ -60,7 +60,8 @@ impl Reader<'_> {
             read.await
         };
         match outcome {
-            Ok(Ok(bytes)) => conn.borrow_mut().feed(&bytes),
+            // The read's buffer moves into the parser: the bytes are not copied again.
+            Ok(Ok(bytes)) => conn.borrow_mut().feed_owned(bytes),
             Ok(Err(_)) => conn.borrow_mut().feed_eof(),
             Err(_) => {
                 log(

@@ -6,7 +6,7 @@ use crate::host::SocketError;
 use crate::runtime;
 
 impl runtime::StreamEvents for StreamInner {
-    fn on_received(&mut self, bytes: &[u8]) {
+    fn on_received(&mut self, bytes: Vec<u8>) {
         StreamInner::on_received(self, bytes);
     }
 

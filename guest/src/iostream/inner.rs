@@ -101,11 +101,11 @@ impl StreamInner {
     }
 
     /// Bytes arrived from the host.
-    pub(crate) fn on_received(&mut self, bytes: &[u8]) {
+    pub(crate) fn on_received(&mut self, bytes: Vec<u8>) {
         if self.is_closed() {
             return;
         }
-        self.buffer.extend(bytes);
+        self.buffer.extend_owned(bytes);
         self.try_read();
         if !self.is_closed() && self.buffer.len() > self.max_buffer_size {
             runtime::log_warn(&format!(

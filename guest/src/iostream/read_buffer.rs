@@ -70,6 +70,18 @@ impl ReadBuffer {
         self.bytes.extend_from_slice(data);
     }
 
+    /// Appends `data`, taking its buffer as the whole buffer when nothing is buffered (the
+    /// bytes of a host event then land in the stream without a copy).
+    pub fn extend_owned(&mut self, data: Vec<u8>) {
+        if self.is_empty() {
+            self.bytes = data;
+            self.start = 0;
+            self.scanned = 0;
+        } else {
+            self.extend(&data);
+        }
+    }
+
     /// How many bytes are buffered.
     pub fn len(&self) -> usize {
         self.bytes.len() - self.start
@@ -242,6 +254,20 @@ mod tests {
             delimiter: delimiter.to_vec(),
             max_bytes,
         }
+    }
+
+    #[test]
+    fn owned_bytes_are_taken_when_empty_and_appended_otherwise() {
+        let mut buffer = ReadBuffer::default();
+        let bytes = b"abc".to_vec();
+        let at = bytes.as_ptr();
+        buffer.extend_owned(bytes);
+        assert_eq!(buffer.as_slice().as_ptr(), at);
+        buffer.extend_owned(b"def".to_vec());
+        assert_eq!(buffer.as_slice(), b"abcdef");
+        let taken = buffer.consume(6);
+        assert_eq!(taken, b"abcdef");
+        assert!(buffer.is_empty());
     }
 
     #[test]
