@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use eddy_options::{ByteSize, Setting};
+use eddy_options::{ByteSize, DEFAULT_HOST, HttpOptions, Options, Setting, StreamOptions};
 
 use super::args::{GuestOptions, HttpFlags};
 
@@ -33,44 +33,41 @@ pub(super) fn start_options(
     guest: &GuestOptions,
     serve: Option<&ServeOptions<'_>>,
 ) -> StartOptions {
-    let mut settings = vec![
-        Setting::MaxBufferSize(ByteSize(guest.max_buffer_size)),
-        Setting::MaxWriteBufferSize(ByteSize(guest.max_write_buffer_size)),
-    ];
-    if let Some(serve) = serve {
-        let http = serve.http;
-        settings.extend([
-            Setting::MaxHeaderSize(ByteSize(http.max_header_size)),
-            Setting::MaxBodySize(ByteSize(http.max_body_size)),
-            Setting::NoKeepAlive(http.no_keep_alive),
-            Setting::IdleTimeout(http.idle_timeout),
-            Setting::HeaderTimeout(http.header_timeout),
-            Setting::BodyTimeout(http.body_timeout),
-            Setting::WriteTimeout(http.write_timeout),
-            Setting::Xheaders(http.xheaders),
-            Setting::DecompressRequest(http.decompress_request),
-            Setting::Gzip(http.gzip),
-            // Not even the crossing when the log filter drops access lines anyway.
-            Setting::AccessLog(
-                !http.no_access_log && tracing::enabled!(target: "access", tracing::Level::INFO),
-            ),
-        ]);
-        settings.extend(
-            http.trusted_downstream
-                .iter()
-                .cloned()
-                .map(Setting::TrustedDownstream),
-        );
-        settings.extend(http.protocol.iter().cloned().map(Setting::Protocol));
-        settings.push(Setting::BodyBudget(ByteSize(serve.body_budget)));
-        settings.extend(serve.routes.iter().cloned().map(Setting::Route));
-        settings.extend(
-            serve
-                .default_host
-                .map(|host| Setting::DefaultHost(host.to_string())),
-        );
+    let stream = StreamOptions {
+        max_buffer_size: ByteSize(guest.max_buffer_size),
+        max_write_buffer_size: ByteSize(guest.max_write_buffer_size),
+    };
+    let Some(serve) = serve else {
+        return stream.settings().iter().map(Setting::encode).collect();
+    };
+    let flags = serve.http;
+    let http = HttpOptions {
+        max_header_size: ByteSize(flags.max_header_size),
+        max_body_size: ByteSize(flags.max_body_size),
+        body_budget: ByteSize(serve.body_budget),
+        decompress_request: flags.decompress_request,
+        no_keep_alive: flags.no_keep_alive,
+        idle_timeout: flags.idle_timeout,
+        header_timeout: flags.header_timeout,
+        body_timeout: flags.body_timeout,
+        write_timeout: flags.write_timeout,
+        xheaders: flags.xheaders,
+        trusted_downstream: flags.trusted_downstream.clone(),
+        protocol: flags.protocol.clone(),
+        gzip: flags.gzip,
+        // Not even the crossing when the log filter drops access lines anyway.
+        access_log: !flags.no_access_log
+            && tracing::enabled!(target: "access", tracing::Level::INFO),
+        default_host: serve
+            .default_host
+            .map_or_else(|| DEFAULT_HOST.to_owned(), |host| host.to_string()),
+    };
+    Options {
+        stream,
+        http,
+        routes: serve.routes.to_vec(),
     }
-    settings.iter().map(Setting::encode).collect()
+    .encode()
 }
 
 /// The body budget of a worker: `--body-budget`, or a quarter of `--max-memory`.
