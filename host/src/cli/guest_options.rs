@@ -142,6 +142,24 @@ mod tests {
     }
 
     #[test]
+    fn the_flags_default_to_the_contract_defaults() {
+        // The flags spell their defaults as text for --help; this keeps them equal to the
+        // defaults the guest applies when a key is missing.
+        let args = serve_args(&[]);
+        let serve = ServeOptions {
+            http: &args.http,
+            body_budget: eddy_options::DEFAULT_BODY_BUDGET.0,
+            routes: &[],
+            default_host: None,
+        };
+        let written = Options::parse(&start_options(&args.guest, Some(&serve))).expect("parses");
+        let mut expected = Options::default();
+        // Whether access lines are wanted depends on the log filter of this test process.
+        expected.http.access_log = written.http.access_log;
+        assert_eq!(written, expected);
+    }
+
+    #[test]
     fn the_body_budget_defaults_to_a_quarter_and_is_capped_at_half() {
         let args = serve_args(&[]);
         assert_eq!(body_budget(&args.http, 1000).expect("default"), 250);
