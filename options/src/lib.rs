@@ -33,8 +33,10 @@ use std::fmt;
 use std::time::Duration;
 
 mod setting;
+mod size_text;
 
 pub use setting::{Setting, key};
+pub use size_text::{SizeTextError, parse_size_text};
 
 /// A size in bytes; on the wire, a decimal count of bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]

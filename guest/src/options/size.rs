@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use eddy_options::{SizeTextError, parse_size_text};
+
 /// A number of bytes, parsed from digits with an optional `K`/`KiB`, `M`/`MiB` or `G`/`GiB`
 /// suffix (powers of 1024, as the host's `--max-buffer-size` reads them).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -67,29 +69,16 @@ impl FromStr for Size {
 
     /// Parses `512`, `64KiB`, `64 KiB`, `64k`, `1MiB`, `2GiB` (case-insensitive suffix).
     fn from_str(text: &str) -> Result<Self, String> {
-        let trimmed = text.trim();
-        let not_a_size = || format!("{text:?} is not a size (like 512, 64KiB or 1MiB)");
-        let split = trimmed
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(trimmed.len());
-        let (digits, suffix) = trimmed.split_at(split);
-        let unit: u64 = match suffix.trim().to_ascii_lowercase().as_str() {
-            "" | "b" => 1,
-            "k" | "kb" | "kib" => 1 << 10,
-            "m" | "mb" | "mib" => 1 << 20,
-            "g" | "gb" | "gib" => 1 << 30,
-            _ => return Err(not_a_size()),
-        };
-        if digits.is_empty() {
-            return Err(not_a_size());
-        }
-        let count: u64 = digits
-            .parse()
-            .map_err(|_| format!("{text:?} is too large"))?;
-        count
-            .checked_mul(unit)
+        parse_size_text(text)
             .map(Self)
-            .ok_or_else(|| format!("{text:?} is too large"))
+            .map_err(|error| match error {
+                SizeTextError::Malformed => {
+                    format!("{text:?} is not a size (like 512, 64KiB or 1MiB)")
+                }
+                SizeTextError::CountTooLarge | SizeTextError::TooLarge => {
+                    format!("{text:?} is too large")
+                }
+            })
     }
 }
 

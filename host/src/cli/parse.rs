@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use eddy_options::{SizeTextError, parse_size_text};
+
 /// Splits `[REGEX=]COMPONENT`; without `=`, the plugin answers every path.
 pub(super) fn split_handler(spec: &str) -> (String, PathBuf) {
     match spec.split_once('=') {
@@ -49,27 +51,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Anything else, with a message that shows the accepted forms.
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, suffix) = text.split_at(split);
-    let unit: u64 = match suffix.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        _ => {
-            return Err(format!(
-                "{text:?} is not a byte count (use e.g. 65536, 64KiB, 1MiB)"
-            ));
+    parse_size_text(text).map_err(|error| match error {
+        SizeTextError::TooLarge => format!("{text:?} is too large"),
+        SizeTextError::Malformed | SizeTextError::CountTooLarge => {
+            format!("{text:?} is not a byte count (use e.g. 65536, 64KiB, 1MiB)")
         }
-    };
-    let value: u64 = digits
-        .parse()
-        .map_err(|_| format!("{text:?} is not a byte count (use e.g. 65536, 64KiB, 1MiB)"))?;
-    value
-        .checked_mul(unit)
-        .ok_or_else(|| format!("{text:?} is too large"))
+    })
 }
 
 #[cfg(test)]
