@@ -14,4 +14,5 @@ pub mod fd_limit;
 pub mod guests;
 pub mod policy;
 pub mod runtime;
+pub mod tls;
 pub mod worker;

@@ -8,6 +8,7 @@ mod guest_options;
 mod parse;
 mod serve;
 mod setup;
+mod tls_flags;
 
 pub use args::Cli;
 pub use entry::main;
