@@ -22,6 +22,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("probe", "probe"),
     ("faulty", "faulty"),
     ("streamer", "streamer"),
+    ("starttls", "starttls"),
 ];
 
 /// Plugins built with the WASI toolchain (`wasm32-wasip2` links them into components that

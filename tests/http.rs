@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use util::Guest::{Embedded, Handlers};
-use util::{Eddy, read_response, read_to_close, roundtrip};
+use util::{Eddy, SCHEME, read_response, read_to_close, roundtrip};
 
 fn connect(server: &Eddy) -> TcpStream {
     let stream = server.connect();
@@ -196,7 +196,7 @@ fn http10_keeps_alive_only_when_asked() {
         "{}",
         response.head
     );
-    let host = format!(r#""host": "{}""#, server.addr);
+    let host = format!(r#""host": "{}""#, server.listen_addr);
     assert!(
         response.text().contains(&host),
         "default host: {}",
@@ -420,7 +420,8 @@ fn xheaders_are_trusted_only_when_asked() {
     let plain = Eddy::serve_guest(Handlers(&["inspect"]), &[]);
     let text = roundtrip(plain.addr, request).text();
     assert!(
-        text.contains(r#""remote_ip": "127.0.0.1""#) && text.contains(r#""protocol": "http""#),
+        text.contains(r#""remote_ip": "127.0.0.1""#)
+            && text.contains(&format!(r#""protocol": "{SCHEME}""#)),
         "{text}"
     );
     let proxied = Eddy::serve_guest(

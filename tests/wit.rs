@@ -73,6 +73,15 @@ fn componentize_py_reads_every_documented_world_from_wit() {
     assert_exports(&proxy, "incoming_handler.py");
 }
 
+/// The store of a plugin called over plaintext.
+struct NoTls;
+
+impl plugin_from_root::eddy::http::connection::Host for NoTls {
+    fn server_name(&mut self) -> Option<String> {
+        None
+    }
+}
+
 #[test]
 fn wasmtime_bindings_from_wit_call_the_hello_plugin() {
     let mut config = wasmtime::Config::new();
@@ -80,8 +89,14 @@ fn wasmtime_bindings_from_wit_call_the_hello_plugin() {
     let engine = wasmtime::Engine::new(&config).expect("engine");
     let component = wasmtime::component::Component::from_file(&engine, util::guest("hello"))
         .expect("the hello plugin");
-    let linker = wasmtime::component::Linker::new(&engine);
-    let mut store = wasmtime::Store::new(&engine, ());
+    // The plugin world's one import: the TLS server name, none over plaintext.
+    let mut linker = wasmtime::component::Linker::new(&engine);
+    plugin_from_root::eddy::http::connection::add_to_linker::<
+        NoTls,
+        wasmtime::component::HasSelf<NoTls>,
+    >(&mut linker, |state| state)
+    .expect("link eddy:http/connection");
+    let mut store = wasmtime::Store::new(&engine, NoTls);
     let plugin = plugin_from_root::Plugin::instantiate(&mut store, &component, &linker)
         .expect("instantiate");
     let request = plugin_from_root::eddy::http::types::Request {
@@ -95,7 +110,6 @@ fn wasmtime_bindings_from_wit_call_the_hello_plugin() {
         remote_ip: "127.0.0.1".into(),
         protocol: "http".into(),
         host: "h".into(),
-        server_name: None,
         start_time: 0,
     };
     let response = plugin

@@ -98,7 +98,6 @@ const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (
       listener: 0,
       peer: address(socket.remoteAddress, socket.remotePort),
       local: address(socket.localAddress, socket.localPort),
-      tls: undefined,
     },
   });
 });
@@ -166,6 +165,9 @@ const netImports = {
   startTls(conn) {
     throw fail({ code: "not-permitted", message: `this host does not speak TLS (connection ${conn})` });
   },
+  getTlsInfo(_conn) {
+    return undefined;
+  },
 };
 
 const timers = new Map();
@@ -227,6 +229,10 @@ const pluginImports = {
     } catch (error) {
       throw fail({ tag: "trapped", val: String(error?.stack ?? error) });
     }
+  },
+  // This host has no TLS listeners, so no request comes with a server name.
+  callSecure(plugin, request, _serverName) {
+    return pluginImports.call(plugin, request);
   },
 };
 

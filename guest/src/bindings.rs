@@ -59,6 +59,10 @@ impl Host for WitHost {
         net::start_tls(conn, server_name).map_err(socket_error)
     }
 
+    fn tls_info(&self, conn: ConnId) -> Option<TlsInfo> {
+        net::get_tls_info(conn).map(tls_info)
+    }
+
     fn set_timer(&self, deadline: Instant) -> TimerId {
         timers::set_timer(deadline)
     }
@@ -142,7 +146,6 @@ fn event(event: types::Event) -> Event {
             conn: accepted.conn,
             listener: accepted.listener,
             peer: accepted.peer,
-            tls: accepted.tls.map(tls_info),
         },
         types::Event::Received(received) => Event::Received {
             conn: received.conn,
@@ -151,10 +154,6 @@ fn event(event: types::Event) -> Event {
         types::Event::EndOfStream(conn) => Event::EndOfStream(conn),
         types::Event::Writable(conn) => Event::Writable(conn),
         types::Event::Connected(conn) => Event::Connected(conn),
-        types::Event::Secured(secured) => Event::Secured {
-            conn: secured.conn,
-            tls: tls_info(secured.tls),
-        },
         types::Event::Failed(failure) => Event::Failed {
             conn: failure.conn,
             error: socket_error(failure.error),

@@ -96,8 +96,6 @@ pub enum Event {
         listener: u32,
         /// The peer's address.
         peer: String,
-        /// What the TLS handshake agreed on, for a `--listen-tls` listener.
-        tls: Option<TlsInfo>,
     },
     /// Bytes arrived.
     Received {
@@ -112,14 +110,6 @@ pub enum Event {
     Writable(ConnId),
     /// An outbound connection is established.
     Connected(ConnId),
-    /// A TLS handshake the guest asked for finished (`start-tls`, or `connect-tls` just
-    /// before `connected`).
-    Secured {
-        /// The connection.
-        conn: ConnId,
-        /// What the handshake agreed on.
-        tls: TlsInfo,
-    },
     /// A connection failed and is gone.
     Failed {
         /// The connection.
@@ -184,6 +174,8 @@ pub trait Host {
     /// # Errors
     /// The connection cannot start TLS now (see the WIT).
     fn start_tls(&self, conn: ConnId, server_name: Option<&str>) -> Result<(), SocketError>;
+    /// What the TLS handshake of `conn` agreed on; `None` for plaintext.
+    fn tls_info(&self, conn: ConnId) -> Option<TlsInfo>;
     /// Arms a timer for `deadline`.
     fn set_timer(&self, deadline: Instant) -> TimerId;
     /// Disarms a timer.

@@ -134,6 +134,10 @@ impl Host for FakeHost {
         Ok(())
     }
 
+    fn tls_info(&self, _conn: ConnId) -> Option<crate::host::TlsInfo> {
+        None
+    }
+
     fn set_timer(&self, deadline: Instant) -> TimerId {
         let mut record = self.0.borrow_mut();
         let id = record.timers.len() as TimerId + 1;

@@ -76,17 +76,6 @@ pub struct Accepted {
     pub peer: String,
     /// The local address the connection arrived on, `ip:port`.
     pub local: String,
-    /// The TLS facts, for a connection accepted on a `--listen-tls` listener.
-    pub tls: Option<TlsInfo>,
-}
-
-/// A `start-tls` upgrade that finished: the connection now speaks TLS.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Secured {
-    /// The upgraded connection.
-    pub conn: ConnId,
-    /// What the handshake agreed on.
-    pub tls: TlsInfo,
 }
 
 /// What a finished TLS handshake agreed on.
@@ -133,8 +122,6 @@ pub enum Event {
     Writable(ConnId),
     /// An outbound connection is established.
     Connected(ConnId),
-    /// A `start-tls` upgrade finished.
-    Secured(Secured),
     /// A connection failed; its id is dead.
     Failed(Failure),
     /// A timer is due.
@@ -200,6 +187,9 @@ pub trait Imports {
     /// The connection is unknown, already speaks TLS, or holds unwritten bytes; the server
     /// side has no certificate; the name cannot be verified.
     fn start_tls(&mut self, conn: ConnId, server_name: Option<&str>) -> Result<(), SocketError>;
+
+    /// `net.tls-info`: what the TLS handshake of `conn` agreed on, once it is done.
+    fn tls_info(&mut self, conn: ConnId) -> Option<TlsInfo>;
 
     /// `timers.set-timer`: arms a timer for `deadline` (a [`Imports::now`] reading).
     fn set_timer(&mut self, deadline: u64) -> TimerId;

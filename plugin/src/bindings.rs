@@ -32,6 +32,12 @@ pub fn request_from_wit(request: types::Request) -> Request {
     } else {
         Version::Http11
     };
+    // Only a TLS request has a server name to ask the host for.
+    let server_name = if request.protocol == "https" {
+        eddy::http::connection::server_name()
+    } else {
+        None
+    };
     let parts = RequestParts {
         method: request.method,
         uri: request.uri,
@@ -40,8 +46,8 @@ pub fn request_from_wit(request: types::Request) -> Request {
         body: request.body,
         remote_ip: request.remote_ip,
         protocol: request.protocol,
+        server_name,
         host: request.host,
-        server_name: request.server_name,
         start_time: request.start_time,
     };
     Request::with_split_target(parts, request.path, request.query)
@@ -82,9 +88,9 @@ mod tests {
             ],
             body: b"b=2".to_vec(),
             remote_ip: "10.0.0.1".into(),
-            protocol: "https".into(),
+            // Not https: over TLS the SDK asks the host for the server name.
+            protocol: "http".into(),
             host: host.into(),
-            server_name: None,
             start_time: 7,
         }
     }
@@ -100,7 +106,7 @@ mod tests {
             headers: HeaderMap::from(record(uri, "", "", "").headers),
             body: b"b=2".to_vec(),
             remote_ip: "10.0.0.1".into(),
-            protocol: "https".into(),
+            protocol: "http".into(),
             host: "Ignored:1".into(),
             server_name: None,
             start_time: 7,

@@ -28,10 +28,13 @@ pub fn call(plugin: u32, request: Request) -> Result<Response, PluginError> {
         remote_ip: request.remote_ip,
         protocol: request.protocol,
         host: request.host,
-        server_name: request.server_name,
         start_time: request.start_time,
     };
-    let response = plugins::call(plugin, &record)?;
+    // Over TLS the plugin may ask for the server name (SNI) during the call.
+    let response = match request.server_name {
+        Some(name) => plugins::call_secure(plugin, &record, Some(&name))?,
+        None => plugins::call(plugin, &record)?,
+    };
     Ok(Response {
         status: response.status,
         headers: HeaderMap::from(response.headers),

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod components;
+pub mod tls_proxy;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -22,6 +23,17 @@ pub fn guest(name: &str) -> PathBuf {
 pub fn guest_arg(name: &str) -> String {
     guest(name).to_str().expect("utf-8 path").to_owned()
 }
+
+/// Whether this test binary runs its servers over TLS: `tests/http_tls.rs` runs the cases
+/// of `tests/http.rs` against a `--listen-tls` listener, through [`tls_proxy`].
+pub const OVER_TLS: bool = is_tls_crate(env!("CARGO_CRATE_NAME").as_bytes());
+
+const fn is_tls_crate(name: &[u8]) -> bool {
+    matches!(name, b"http_tls")
+}
+
+/// The scheme requests report: `https` over TLS.
+pub const SCHEME: &str = if OVER_TLS { "https" } else { "http" };
 
 /// What `eddy serve` runs, by the names of the components this workspace builds.
 #[derive(Clone, Copy, Debug)]
@@ -59,8 +71,11 @@ impl Guest<'_> {
 /// A running `eddy` process, killed on drop.
 pub struct Eddy {
     child: Child,
-    /// The first listen address (the real port when started with port 0).
+    /// Where tests connect: the first listen address (the real port when started with port
+    /// 0), or the plaintext side of the TLS proxy in front of it ([`OVER_TLS`]).
     pub addr: SocketAddr,
+    /// The first address the server itself listens on.
+    pub listen_addr: SocketAddr,
     stdout: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
 }
@@ -80,10 +95,26 @@ impl Eddy {
     /// guest's arguments, and waits until it listens.
     #[track_caller]
     pub fn serve_guest(guest: Guest<'_>, flags: &[&str]) -> Self {
-        let mut args = vec!["--listen".to_owned(), "127.0.0.1:0".to_owned()];
+        let mut args = if OVER_TLS {
+            let cert = tls_proxy::test_cert();
+            vec![
+                "--listen-tls".to_owned(),
+                "127.0.0.1:0".to_owned(),
+                "--tls-cert".to_owned(),
+                cert.cert.display().to_string(),
+                "--tls-key".to_owned(),
+                cert.key.display().to_string(),
+            ]
+        } else {
+            vec!["--listen".to_owned(), "127.0.0.1:0".to_owned()]
+        };
         args.extend(guest.args());
         args.extend(flags.iter().map(|flag| (*flag).to_owned()));
-        Self::serve(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        let mut server = Self::serve(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        if OVER_TLS {
+            server.addr = tls_proxy::start(server.listen_addr);
+        }
+        server
     }
 
     /// Starts `eddy serve ARGS...` and waits until it listens.
@@ -116,6 +147,7 @@ impl Eddy {
                 return Self {
                     child,
                     addr,
+                    listen_addr: addr,
                     stdout,
                     stderr,
                 };

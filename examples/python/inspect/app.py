@@ -2,7 +2,8 @@
 
 The same document as the Rust `examples/inspect` (httpbin-style, Tornado's argument rules):
 method, uri, path, query, version, headers, body, arguments (query, then urlencoded or
-multipart body fields), files, cookies, remote_ip, protocol, host.
+multipart body fields), files, cookies, remote_ip, protocol, host, server_name (the TLS
+SNI name, from the `eddy:http/connection` import).
 
     examples/python/build examples/python/inspect
     cargo run --release -- serve --handler target/python/inspect.wasm
@@ -13,6 +14,7 @@ import json
 from urllib.parse import parse_qsl
 
 from wit_world import exports
+from wit_world.imports import connection
 from wit_world.imports.types import Request, Response
 
 
@@ -113,6 +115,7 @@ def describe(request: Request) -> dict:
         "remote_ip": request.remote_ip,
         "protocol": request.protocol,
         "host": request.host,
+        "server_name": connection.server_name() if request.protocol == "https" else None,
     }
 
 

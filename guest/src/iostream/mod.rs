@@ -8,6 +8,7 @@ mod pending_read;
 mod read_buffer;
 mod state;
 mod stream;
+mod tls;
 mod write_buffer;
 
 pub use error::{CloseReason, StreamError};

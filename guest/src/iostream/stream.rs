@@ -48,9 +48,9 @@ impl IOStream {
     }
 
     /// Wraps a connection the host accepted.
-    pub(crate) fn accepted(conn: ConnId, tls: Option<TlsInfo>) -> Self {
+    pub(crate) fn accepted(conn: ConnId) -> Self {
         let stream = Self {
-            inner: Rc::new(RefCell::new(StreamInner::accepted(conn, tls))),
+            inner: Rc::new(RefCell::new(StreamInner::accepted(conn))),
         };
         runtime::register(conn, stream.inner.clone());
         stream
@@ -83,7 +83,7 @@ impl IOStream {
     /// What the TLS handshake agreed on, once the stream speaks TLS (accepted on a
     /// `--listen-tls` listener, or after `connect_tls` or `start_tls`).
     pub fn tls_info(&self) -> Option<TlsInfo> {
-        self.inner.borrow().tls.as_deref().cloned()
+        self.inner.borrow_mut().tls_info()
     }
 
     fn start_connect(&self, connect: impl FnOnce() -> Result<ConnId, SocketError>) -> Connect<'_> {
@@ -273,7 +273,6 @@ mod tests {
             conn,
             listener: 0,
             peer: "127.0.0.1:9".into(),
-            tls: None,
         }]);
     }
 

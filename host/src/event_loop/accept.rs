@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 
-use super::conn::limit_unsent;
 use super::socket_error::is_fd_exhaustion;
+use super::socket_io::limit_unsent;
 use crate::admission::Admission;
 
 /// Connections accepted from one listener per wakeup, so a flood cannot starve the others.

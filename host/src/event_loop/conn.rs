@@ -6,13 +6,14 @@
 //! `close` ([`Writing::Closing`], [`Reading::Stopped`]) and the host finishes, possibly after
 //! dropping what the peer still sends ([`Writing::Shut`], [`Reading::Discarding`]).
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 
+use super::socket_io::{unread_bytes, write_some};
 use crate::boundary::{Accepted, ConnId};
-use crate::tls::Session;
+use crate::tls::{Session, TlsChunk};
 
 /// Bytes read from one connection per round; one `received` event carries at most this.
 pub const READ_CHUNK: usize = 64 * 1024;
@@ -20,14 +21,6 @@ pub const READ_CHUNK: usize = 64 * 1024;
 /// Bytes the host holds per connection between a guest call and the socket write (the cork):
 /// small sends of one wakeup leave in one syscall; larger sends go straight to the socket.
 pub const CORK: usize = 64 * 1024;
-
-/// Unsent bytes the kernel may queue per connection (`TCP_NOTSENT_LOWAT`): past it a write
-/// would block, and `writable` comes when the queue drains below it. Without it the kernel
-/// takes megabytes at once (autotuned send buffers) and then stays silent while a slow
-/// client reads them, so the guest could not tell a slow reader from one that reads nothing;
-/// with it, what the guest hands over follows what the client takes. Bytes in flight (sent,
-/// not yet acknowledged) are not limited by it, so throughput on long paths is unchanged.
-pub const MAX_UNSENT: usize = 128 * 1024;
 
 /// How long a closed connection whose peer is still sending keeps reading and dropping its
 /// bytes, so the peer can read the response before the socket closes.
@@ -97,7 +90,7 @@ pub enum AfterHandshake {
     Accept(Accepted),
     /// An outbound `connect-tls`: the guest gets `connected`.
     Connect,
-    /// A `start-tls` upgrade of an open connection: the guest gets `secured`.
+    /// A `start-tls` upgrade of an open connection: the guest gets `connected`.
     Upgrade,
 }
 
@@ -234,7 +227,10 @@ impl Conn {
         if self.writing == Writing::Blocked {
             return Ok(Sent::Written(0));
         }
-        let written = write_socket(&mut self.socket, self.tls.as_deref_mut(), bytes)?;
+        let written = match self.tls.as_mut() {
+            Some(tls) => tls.write_socket(&mut self.socket, bytes)?,
+            None => write_some(&mut self.socket, bytes)?,
+        };
         if written < bytes.len() || self.has_unwritten() {
             self.writing = Writing::Blocked;
         }
@@ -255,7 +251,10 @@ impl Conn {
         if !self.has_unwritten() {
             return Ok(());
         }
-        let written = write_socket(&mut self.socket, self.tls.as_deref_mut(), &self.out)?;
+        let written = match self.tls.as_mut() {
+            Some(tls) => tls.write_socket(&mut self.socket, &self.out)?,
+            None => write_some(&mut self.socket, &self.out)?,
+        };
         self.out.drain(..written);
         if self.has_unwritten() && self.writing == Writing::Ready {
             self.writing = Writing::Blocked;
@@ -316,44 +315,27 @@ impl Conn {
 
     /// [`Conn::read_chunk`] for TLS: ciphertext into `cipher`, plaintext into `buf`.
     fn read_tls_chunk(&mut self, buf: &mut [u8], cipher: &mut [u8]) -> Chunk {
+        let Some(tls) = self.tls.as_mut() else {
+            return Chunk::Drained;
+        };
         if self.tls_closed {
             return self.end_of_stream();
         }
-        loop {
-            let len = match self.socket.read(cipher) {
-                Ok(0) => return self.end_of_stream(),
-                Ok(len) => len,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+        match tls.read_socket(&mut self.socket, cipher, buf) {
+            TlsChunk::Plaintext { len, more, closed } => {
+                self.tls_closed = closed;
+                let more = more || closed || self.peer_closed;
+                if !more {
                     self.readable = false;
-                    return Chunk::Drained;
                 }
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(error) => return Chunk::Failed(error),
-            };
-            let Some(tls) = self.tls.as_mut() else {
-                return Chunk::Drained;
-            };
-            let read = match tls.feed(&cipher[..len], buf) {
-                Ok(read) => read,
-                Err(error) => return Chunk::Failed(error),
-            };
-            let more = len == cipher.len() || self.peer_closed || read.closed;
-            self.tls_closed = read.closed;
-            if !more {
+                Chunk::Bytes { len, more }
+            }
+            TlsChunk::End => self.end_of_stream(),
+            TlsChunk::Drained => {
                 self.readable = false;
+                Chunk::Drained
             }
-            if read.len > 0 {
-                return Chunk::Bytes {
-                    len: read.len,
-                    more,
-                };
-            }
-            if read.closed {
-                return self.end_of_stream();
-            }
-            if !more {
-                return Chunk::Drained;
-            }
+            TlsChunk::Failed(error) => Chunk::Failed(error),
         }
     }
 
@@ -371,11 +353,15 @@ impl Conn {
         self.reading = Reading::Stopped;
     }
 
-    /// Whether the peer is still sending (closing now would reset the connection).
+    /// Whether the peer is still sending (closing now would reset the connection). A TLS
+    /// peer counts as sending until it closes: it answers our `close_notify` with its own
+    /// close, and bytes it sent meanwhile (still on their way through its encryption) must
+    /// not reset the connection under the response.
     pub fn is_peer_sending(&self) -> bool {
         !self.peer_closed
+            && !self.tls_closed
             && !matches!(self.reading, Reading::Finished)
-            && (self.readable || unread_bytes(&self.socket) > 0)
+            && (self.tls.is_some() || self.readable || unread_bytes(&self.socket) > 0)
     }
 
     /// Everything is written: shuts the write side down and drops the peer's bytes for
@@ -428,77 +414,6 @@ impl Conn {
             _ => None,
         }
     }
-}
-
-/// Bytes waiting in the socket's receive queue (`FIONREAD`); 0 when unknown.
-fn unread_bytes(socket: &TcpStream) -> usize {
-    use std::os::fd::AsRawFd as _;
-    let mut count: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one c_int through the pointer, which is valid for it.
-    let result = unsafe { libc::ioctl(socket.as_raw_fd(), libc::FIONREAD, &mut count) };
-    if result == 0 {
-        usize::try_from(count).unwrap_or(0)
-    } else {
-        0
-    }
-}
-
-/// Caps the unsent bytes the kernel queues for `socket` at [`MAX_UNSENT`] (Linux only; a
-/// failure leaves the kernel's default, which is only less precise).
-pub fn limit_unsent(socket: &TcpStream) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd as _;
-        let value = libc::c_int::try_from(MAX_UNSENT).unwrap_or(libc::c_int::MAX);
-        // SAFETY: a valid socket descriptor and a c_int option value of the size passed.
-        let _ = unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::IPPROTO_TCP,
-                libc::TCP_NOTSENT_LOWAT,
-                std::ptr::from_ref(&value).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = socket;
-}
-
-/// Writes `bytes` to the socket, through the TLS session when there is one; returns how
-/// many the socket (or the session, whose encrypted bytes are all written first) took.
-fn write_socket(
-    socket: &mut TcpStream,
-    tls: Option<&mut Session>,
-    bytes: &[u8],
-) -> io::Result<usize> {
-    let Some(tls) = tls else {
-        return write_some(socket, bytes);
-    };
-    let mut written = 0;
-    while tls.flush(socket)? && written < bytes.len() {
-        let taken = tls.write_plaintext(&bytes[written..]);
-        if taken == 0 {
-            break;
-        }
-        written += taken;
-    }
-    Ok(written)
-}
-
-/// Writes until the socket would block; returns the bytes written.
-fn write_some(socket: &mut TcpStream, bytes: &[u8]) -> io::Result<usize> {
-    let mut written = 0;
-    while written < bytes.len() {
-        match socket.write(&bytes[written..]) {
-            Ok(0) => break,
-            Ok(n) => written += n,
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(written)
 }
 
 #[cfg(test)]

@@ -3,52 +3,12 @@
 //! and writes for them, and closes the ones that fail or stall, counting them.
 
 use std::io::{self, Read as _};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use rustls::ClientConfig;
+use std::time::Instant;
 
 use super::conn::{AfterHandshake, Reading, Writing};
 use super::net::Net;
 use super::readiness::Readiness;
-use crate::boundary::{ErrorCode, Event, Failure, Received, Secured, SocketError};
-use crate::tls::{HandshakeFailures, ServerTls};
-
-/// What a worker needs for TLS: the listeners' side and the guests' outbound side.
-#[derive(Clone, Debug, Default)]
-pub struct TlsSetup {
-    /// For `--listen-tls` listeners and server-side `start-tls`.
-    pub server: Option<ServerTls>,
-    /// For `connect-tls` and client-side `start-tls`.
-    pub client: Option<Arc<ClientConfig>>,
-}
-
-/// A worker's TLS setup and its count of failed handshakes.
-#[derive(Debug)]
-pub(super) struct TlsState {
-    pub(super) server: Option<ServerTls>,
-    pub(super) client: Option<Arc<ClientConfig>>,
-    pub(super) handshake_timeout: Duration,
-    pub(super) failures: HandshakeFailures,
-}
-
-impl From<TlsSetup> for TlsState {
-    fn from(setup: TlsSetup) -> Self {
-        let handshake_timeout = setup
-            .server
-            .as_ref()
-            .map_or(DEFAULT_HANDSHAKE_TIMEOUT, |server| server.handshake_timeout);
-        Self {
-            server: setup.server,
-            client: setup.client,
-            handshake_timeout,
-            failures: HandshakeFailures::default(),
-        }
-    }
-}
-
-/// How long a handshake may take when nothing says otherwise (`--tls-handshake-timeout`).
-pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::boundary::{ErrorCode, Event, Failure, Received, SocketError};
 
 /// The answer to plain HTTP sent to a TLS port, so a person with curl sees the mistake.
 const PLAIN_HTTP_ANSWER: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 47\r\nConnection: close\r\n\r\nThis port speaks TLS: use https:// to reach it\n";
@@ -91,6 +51,14 @@ impl Net {
                 .map_or_else(|| "connection reset".to_owned(), |e| e.to_string());
             return self.fail_handshake(index, &reason);
         }
+        // Only a new connection on a TLS listener can be plain HTTP sent to the wrong port.
+        let accepting = matches!(
+            conn.reading,
+            Reading::Handshaking {
+                then: AfterHandshake::Accept(_),
+                ..
+            }
+        );
         let Some(tls) = conn.tls.as_mut() else {
             return;
         };
@@ -112,7 +80,7 @@ impl Net {
                     }
                 };
                 let bytes = &self.cipher_buf[..len];
-                if conn.inbound && tls.is_fresh() && looks_like_plain_http(bytes) {
+                if accepting && tls.is_fresh() && looks_like_plain_http(bytes) {
                     // Best effort: the peer is told in its own protocol, then the socket closes.
                     let _ = io::Write::write(&mut conn.socket, PLAIN_HTTP_ANSWER);
                     outcome = Err("plain HTTP sent to a TLS port".into());
@@ -147,9 +115,6 @@ impl Net {
         let Some(conn) = self.conns.at_mut(index) else {
             return;
         };
-        let Some(info) = conn.tls.as_ref().map(|tls| tls.info()) else {
-            return;
-        };
         let then = match std::mem::replace(&mut conn.reading, Reading::Paused) {
             Reading::Handshaking { then, .. } => then,
             other => {
@@ -165,8 +130,7 @@ impl Net {
             bytes: self.read_buf[..plaintext].to_vec(),
         });
         match then {
-            AfterHandshake::Accept(mut accepted) => {
-                accepted.tls = Some(info);
+            AfterHandshake::Accept(accepted) => {
                 if let Some(sniffer) = &self.sniffer {
                     sniffer.watch(conn, accepted, Instant::now());
                     if let Some(received) = received {
@@ -178,20 +142,9 @@ impl Net {
                 }
                 self.pending.push(Event::Accepted(accepted));
             }
-            AfterHandshake::Connect => {
+            AfterHandshake::Connect | AfterHandshake::Upgrade => {
                 conn.writing = Writing::Ready;
-                self.pending.push(Event::Secured(Secured {
-                    conn: id,
-                    tls: info,
-                }));
                 self.pending.push(Event::Connected(id));
-            }
-            AfterHandshake::Upgrade => {
-                conn.writing = Writing::Ready;
-                self.pending.push(Event::Secured(Secured {
-                    conn: id,
-                    tls: info,
-                }));
             }
         }
         if let Some(received) = received {

@@ -150,7 +150,6 @@ mod tests {
             listener: 0,
             peer: addr.to_string(),
             local: String::new(),
-            tls: None,
         };
         sniffer.watch(&mut conn, accepted, Instant::now());
         conn.readable = true;

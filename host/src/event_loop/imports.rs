@@ -8,7 +8,7 @@ use super::conn::{AfterHandshake, Reading, Sent, Writing};
 use super::net::Net;
 use super::slab::slot_of;
 use super::socket_error::socket_error;
-use crate::boundary::{ConnId, ErrorCode, Imports, SocketError, TimerId};
+use crate::boundary::{ConnId, ErrorCode, Imports, SocketError, TimerId, TlsInfo};
 use crate::tls::Session;
 
 impl Imports for Net {
@@ -122,6 +122,11 @@ impl Imports for Net {
             std::time::Instant::now(),
         );
         Ok(())
+    }
+
+    fn tls_info(&mut self, id: ConnId) -> Option<TlsInfo> {
+        let tls = self.live(id)?.tls.as_ref()?;
+        (!tls.is_handshaking()).then(|| tls.info())
     }
 
     fn set_timer(&mut self, deadline: u64) -> TimerId {

@@ -17,11 +17,12 @@ mod run;
 mod shutdown;
 mod slab;
 mod socket_error;
+mod socket_io;
 mod timers;
+mod tls_setup;
 
 pub use accept::{ACCEPT_BACKOFF, ACCEPT_BATCH};
-pub use conn::{CORK, DISCARD_BYTES, DISCARD_TIME, LINGER, MAX_UNSENT, READ_CHUNK};
-pub use handshake::{DEFAULT_HANDSHAKE_TIMEOUT, TlsSetup};
+pub use conn::{CORK, DISCARD_BYTES, DISCARD_TIME, LINGER, READ_CHUNK};
 pub use listen::{bind, resolve};
 pub use net::Net;
 pub use readiness::Readiness;
@@ -29,3 +30,5 @@ pub use run::{
     CROSSINGS_REPORT, LoopConfig, MAX_RESTART_BACKOFF, MAX_ROUNDS_PER_WAKEUP, Mode, run, trial,
 };
 pub use shutdown::Shutdown;
+pub use socket_io::MAX_UNSENT;
+pub use tls_setup::{DEFAULT_HANDSHAKE_TIMEOUT, TlsSetup};

@@ -14,11 +14,11 @@ use mio::{Interest, Registry, Token};
 
 use super::accept::{Admitted, Listeners};
 use super::conn::{AfterHandshake, Conn, READ_CHUNK, Reading, Writing};
-use super::handshake::{TlsSetup, TlsState};
 use super::health::Sniffer;
 use super::slab::{Slab, slot_of};
 use super::socket_error::socket_error;
 use super::timers::Timers;
+use super::tls_setup::{TlsSetup, TlsState};
 use crate::admission::Admission;
 use crate::boundary::{Accepted, ConnId, Event, Failure};
 use crate::policy::ConnectPolicy;
@@ -376,7 +376,6 @@ impl Net {
             listener: u32::try_from(listener).unwrap_or(u32::MAX),
             peer: peer.to_string(),
             local,
-            tls: None,
         };
         let Some(entry) = self.conns.get_mut(conn) else {
             return;

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use mio::{Events, Poll, Token, Waker};
 
-use super::handshake::TlsSetup;
 use super::net::Net;
 use super::readiness::Readiness;
 use super::shutdown::Shutdown;
+use super::tls_setup::TlsSetup;
 use crate::admission::Admission;
 use crate::boundary::{Crossings, Exports};
 use crate::policy::ConnectPolicy;

@@ -77,9 +77,19 @@ impl server_wit::eddy::http::plugins::Host for HostState {
         request: server_wit::eddy::http::types::Request,
     ) -> Result<server_wit::eddy::http::types::Response, server_wit::eddy::http::plugins::PluginError>
     {
+        self.call_secure(plugin, request, None)
+    }
+
+    fn call_secure(
+        &mut self,
+        plugin: u32,
+        request: server_wit::eddy::http::types::Request,
+        server_name: Option<String>,
+    ) -> Result<server_wit::eddy::http::types::Response, server_wit::eddy::http::plugins::PluginError>
+    {
         self.crossings.import_calls += 1;
         let started = Instant::now();
-        let response = self.plugins.call(plugin, &request);
+        let response = self.plugins.call(plugin, &request, server_name);
         self.plugin_time += started.elapsed();
         response
     }
@@ -126,6 +136,10 @@ impl net::Host for HostState {
             .get()
             .start_tls(conn, server_name.as_deref())
             .map_err(Into::into)
+    }
+
+    fn get_tls_info(&mut self, conn: u64) -> Option<types::TlsInfo> {
+        self.imports.get().tls_info(conn).map(Into::into)
     }
 }
 

@@ -120,7 +120,9 @@ pub fn check(shape: &Shape, expected: &[Kind]) -> Result<Kind, String> {
     if let Some(import) = shape.imports.iter().find(|name| !is_given(kind, name)) {
         let given = match kind {
             Kind::Server => "eddy:io and eddy:http/plugins",
-            Kind::EddyPlugin | Kind::WasiHttpPlugin => "WASI 0.2 and wasi:http 0.2",
+            Kind::EddyPlugin | Kind::WasiHttpPlugin => {
+                "eddy:http/connection, WASI 0.2 and wasi:http 0.2"
+            }
         };
         return Err(format!(
             "imports `{import}`, which it is not given (this kind of component gets {given})"
@@ -135,6 +137,7 @@ fn is_given(kind: Kind, name: &str) -> bool {
         Kind::Server => name.starts_with("eddy:io/") || name.starts_with("eddy:http/"),
         Kind::EddyPlugin | Kind::WasiHttpPlugin => {
             same_track(name, "eddy:http/types@0.1.0")
+                || same_track(name, "eddy:http/connection@0.1.0")
                 || [
                     "wasi:io/",
                     "wasi:clocks/",

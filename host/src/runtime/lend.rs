@@ -77,6 +77,9 @@ mod tests {
         fn start_tls(&mut self, conn: ConnId, _: Option<&str>) -> Result<(), SocketError> {
             Err(SocketError::unknown(conn))
         }
+        fn tls_info(&mut self, _: ConnId) -> Option<crate::boundary::TlsInfo> {
+            None
+        }
         fn set_timer(&mut self, _: u64) -> TimerId {
             self.timers += 1;
             self.timers

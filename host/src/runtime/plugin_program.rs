@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::anyhow;
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi_http::WasiHttpCtx;
 use wasmtime_wasi_http::p2::bindings::sync::{Proxy, ProxyPre};
@@ -31,6 +31,12 @@ mod plugin_wit {
 }
 
 use plugin_wit::{Plugin as EddyBindings, PluginPre as EddyPre};
+
+impl plugin_wit::eddy::http::connection::Host for PluginState {
+    fn server_name(&mut self) -> Option<String> {
+        self.server_name.clone()
+    }
+}
 
 /// The interface a plugin exports, with its version.
 pub const HANDLER_INTERFACE: &str = "eddy:http/handler@0.1.0";
@@ -121,6 +127,10 @@ impl PluginProgram {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| anyhow!("{e}"))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
             .map_err(|e| anyhow!("{e}"))?;
+        plugin_wit::eddy::http::connection::add_to_linker::<PluginState, HasSelf<PluginState>>(
+            &mut linker,
+            |state| state,
+        )?;
         let instance_pre = linker
             .instantiate_pre(component)
             .map_err(|e| anyhow!("{name} imports something plugins are not given: {e}"))?;
@@ -160,6 +170,7 @@ impl PluginProgram {
                 settings.max_response_body,
             ),
             table: ResourceTable::new(),
+            server_name: None,
         };
         let engine = match &self.pre {
             Pre::Eddy(pre) => pre.engine(),

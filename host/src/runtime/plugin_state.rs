@@ -14,6 +14,8 @@ pub struct PluginState {
     pub(super) http: WasiHttpCtx,
     pub(super) hooks: Hooks,
     pub(super) table: ResourceTable,
+    /// The TLS server name (SNI) of the request being handled (`eddy:http/connection`).
+    pub(super) server_name: Option<String>,
 }
 
 impl wasmtime_wasi::WasiView for PluginState {

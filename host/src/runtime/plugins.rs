@@ -74,7 +74,12 @@ impl Plugins {
     }
 
     /// Calls plugin `index` with `request`.
-    pub fn call(&mut self, index: u32, request: &Request) -> Result<Response, PluginError> {
+    pub fn call(
+        &mut self,
+        index: u32,
+        request: &Request,
+        server_name: Option<String>,
+    ) -> Result<Response, PluginError> {
         let index = usize::try_from(index).unwrap_or(usize::MAX);
         let Some(slot) = self.slots.get_mut(index) else {
             return Err(PluginError::UnknownPlugin);
@@ -106,6 +111,7 @@ impl Plugins {
         let started = Instant::now();
         live.store
             .set_epoch_deadline(super::engine::ticks(self.settings.timeout));
+        live.store.data_mut().server_name = server_name;
         let result = match &live.bindings {
             Bindings::Eddy(bindings) => bindings
                 .eddy_http_handler()
@@ -120,6 +126,7 @@ impl Plugins {
                 self.settings.timeout,
             ),
         };
+        live.store.data_mut().server_name = None;
         let (verb, failure) = match result {
             Ok(response) => {
                 let slot = &mut self.slots[index];

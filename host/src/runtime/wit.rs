@@ -63,7 +63,6 @@ impl From<boundary::Event> for types::Event {
                 listener: a.listener,
                 peer: a.peer,
                 local: a.local,
-                tls: a.tls.map(Into::into),
             }),
             E::Received(r) => Self::Received(types::Received {
                 conn: r.conn,
@@ -72,10 +71,6 @@ impl From<boundary::Event> for types::Event {
             E::EndOfStream(conn) => Self::EndOfStream(conn),
             E::Writable(conn) => Self::Writable(conn),
             E::Connected(conn) => Self::Connected(conn),
-            E::Secured(s) => Self::Secured(types::Secured {
-                conn: s.conn,
-                tls: s.tls.into(),
-            }),
             E::Failed(f) => Self::Failed(types::Failure {
                 conn: f.conn,
                 error: f.error.into(),

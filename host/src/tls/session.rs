@@ -26,6 +26,27 @@ pub struct TlsRead {
     pub closed: bool,
 }
 
+/// What one round of reading a TLS socket gave.
+#[derive(Debug)]
+pub enum TlsChunk {
+    /// `len` plaintext bytes at the front of the output buffer; `more` when the socket may
+    /// hold more (a full read); `closed` when the peer also said `close_notify`.
+    Plaintext {
+        /// Plaintext bytes.
+        len: usize,
+        /// The socket may hold more.
+        more: bool,
+        /// The peer's side is done.
+        closed: bool,
+    },
+    /// The end of the stream: the socket's, or a `close_notify` with nothing before it.
+    End,
+    /// Nothing to read now (possibly part of a record, kept for the next round).
+    Drained,
+    /// The socket failed or the peer broke the protocol.
+    Failed(io::Error),
+}
+
 /// One connection's TLS state.
 pub struct Session {
     conn: Connection,
@@ -115,6 +136,59 @@ impl Session {
             }
         }
         Ok(read)
+    }
+
+    /// Reads ciphertext from `socket` into `cipher` and decrypts it into `out`, until some
+    /// plaintext comes, the end, or the socket is drained.
+    pub fn read_socket(
+        &mut self,
+        socket: &mut impl io::Read,
+        cipher: &mut [u8],
+        out: &mut [u8],
+    ) -> TlsChunk {
+        loop {
+            let len = match socket.read(cipher) {
+                Ok(0) => return TlsChunk::End,
+                Ok(len) => len,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    return TlsChunk::Drained;
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => return TlsChunk::Failed(error),
+            };
+            let read = match self.feed(&cipher[..len], out) {
+                Ok(read) => read,
+                Err(error) => return TlsChunk::Failed(error),
+            };
+            let more = len == cipher.len();
+            match read {
+                TlsRead {
+                    len: 0,
+                    closed: true,
+                } => return TlsChunk::End,
+                TlsRead { len: 0, .. } if !more => return TlsChunk::Drained,
+                TlsRead { len: 0, .. } => {}
+                TlsRead { len, closed } => return TlsChunk::Plaintext { len, more, closed },
+            }
+        }
+    }
+
+    /// Writes `bytes` through the session to `socket`; returns how many were taken. The
+    /// encrypted bytes held from before are written first, and new plaintext is taken only
+    /// while they all leave, so a socket that pushes back stops the writer.
+    ///
+    /// # Errors
+    /// The socket failed.
+    pub fn write_socket(&mut self, socket: &mut impl Write, bytes: &[u8]) -> io::Result<usize> {
+        let mut written = 0;
+        while self.flush(socket)? && written < bytes.len() {
+            let taken = self.write_plaintext(&bytes[written..]);
+            if taken == 0 {
+                break;
+            }
+            written += taken;
+        }
+        Ok(written)
     }
 
     /// Encrypts what of `bytes` fits in the send buffer; returns how many were taken.

@@ -153,6 +153,8 @@ pub fn run(options: &Options) {
         connections: 64,
         duration: options.duration.clone(),
         cpus: None,
+        https: false,
+        close: false,
     };
     let mut measured: Vec<Vec<Measurement>> = vec![Vec::new(); rows.len()];
     let (mut eddy_echo, mut native_echo) = (Vec::new(), Vec::new());

@@ -6,7 +6,11 @@
 //! eddy-bench echo [--rounds 3]
 //! eddy-bench http [--rounds 3] [--duration 5s] [--connections 10000] [--wasi-http]
 //!                 [--nginx PATH] [--python PATH] [--tornado-app PATH]
+//! eddy-bench tls [--rounds 3] [--duration 5s] [--nginx PATH]
 //! ```
+//!
+//! `tls` measures TLS hello against nginx with TLS, keep-alive and a handshake per request
+//! (see `tls.rs`).
 //!
 //! `echo` measures `eddy serve examples/echo` against `native-peer echo` (see `echo.rs`).
 //! `http` reproduces the table of the issue "The hot path, redesigned": eddy in its
@@ -20,6 +24,7 @@ mod idle;
 mod server;
 mod servers;
 mod targets;
+mod tls;
 mod workers;
 mod wrk;
 
@@ -29,7 +34,8 @@ use server::fail;
 
 const USAGE: &str = "usage: eddy-bench echo [--rounds N]
        eddy-bench http [--rounds N] [--duration 5s] [--connections N] [--wasi-http]
-                       [--nginx PATH] [--python PATH] [--tornado-app PATH]";
+                       [--nginx PATH] [--python PATH] [--tornado-app PATH]
+       eddy-bench tls [--rounds N] [--duration 5s] [--nginx PATH]";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -55,6 +61,11 @@ fn main() {
                 value("--tornado-app").unwrap_or_else(|| "bench/tornado_hello.py".to_owned()),
             ),
             wasi_http: args.iter().any(|a| a == "--wasi-http"),
+        }),
+        Some("tls") => tls::run(&tls::Options {
+            rounds,
+            duration: value("--duration").unwrap_or_else(|| "5s".to_owned()),
+            nginx: PathBuf::from(value("--nginx").unwrap_or_else(|| "nginx".to_owned())),
         }),
         Some("--help" | "-h") => println!("{USAGE}"),
         _ => usage(),

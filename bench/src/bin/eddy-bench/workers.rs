@@ -126,6 +126,8 @@ pub fn measure(rounds: usize, duration: &str) -> Option<Workers> {
         connections: 64,
         duration: duration.to_owned(),
         cpus: Some(wrk_cpus),
+        https: false,
+        close: false,
     };
     let (mut one, mut two) = (Vec::new(), Vec::new());
     for round in 0..rounds {

@@ -15,6 +15,10 @@ pub struct Load {
     pub duration: String,
     /// CPUs wrk may run on (`taskset -c`), or anywhere.
     pub cpus: Option<String>,
+    /// Over TLS (`https://`).
+    pub https: bool,
+    /// `Connection: close`: a new connection (and handshake) per request.
+    pub close: bool,
 }
 
 impl Load {
@@ -50,8 +54,17 @@ pub fn run(addr: SocketAddr, load: &Load) -> Measurement {
         .arg(format!("-t{}", load.threads))
         .arg(format!("-c{}", load.connections))
         .arg(format!("-d{}", load.duration))
-        .args(["--latency", "-H", "Connection: keep-alive"])
-        .arg(format!("http://{addr}/"));
+        .arg("--latency")
+        .arg("-H")
+        .arg(if load.close {
+            "Connection: close"
+        } else {
+            "Connection: keep-alive"
+        })
+        .arg(format!(
+            "{}://{addr}/",
+            if load.https { "https" } else { "http" }
+        ));
     let output = command
         .output()
         .unwrap_or_else(|e| fail(&format!("run {command:?}: {e}")));
