@@ -102,8 +102,11 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     {
         let sockets = event_loop::bind(event_loop::resolve(address)?, workers)?;
         let local = sockets[0].local_addr()?;
-        let scheme = if secure { "https" } else { "http" };
-        tracing::info!("listening on {local} ({scheme})");
+        if secure {
+            tracing::info!("listening on {local} with TLS");
+        } else {
+            tracing::info!("listening on {local}");
+        }
         if per_address.is_empty() {
             // HTTP/1.0 requests without Host get the first listen address.
             guest_options.default_host = Some(local);

@@ -152,8 +152,11 @@ fn wait_for_log_line(server: &mut Server, deadline: Instant) -> Result<(), Strin
             return Err("did not print `listening on`".into());
         };
         if let Some(addr) = line.split("listening on ").nth(1) {
+            // The address is the first word (`listening on ADDR with TLS`).
             server.addr = addr
-                .trim()
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
                 .parse()
                 .map_err(|e| format!("printed a bad address in {line:?}: {e}"))?;
             return Ok(());
