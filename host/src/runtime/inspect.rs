@@ -120,7 +120,9 @@ pub fn check(shape: &Shape, expected: &[Kind]) -> Result<Kind, String> {
     if let Some(import) = shape.imports.iter().find(|name| !is_given(kind, name)) {
         let given = match kind {
             Kind::Server => "eddy:io and eddy:http/plugins",
-            Kind::EddyPlugin | Kind::WasiHttpPlugin => "WASI 0.2 and wasi:http 0.2",
+            Kind::EddyPlugin | Kind::WasiHttpPlugin => {
+                "WASI 0.2, wasi:http 0.2 and wasi:config/store 0.2.0-rc.1"
+            }
         };
         return Err(format!(
             "imports `{import}`, which it is not given (this kind of component gets {given})"
@@ -146,6 +148,7 @@ fn is_given(kind: Kind, name: &str) -> bool {
                 ]
                 .iter()
                 .any(|package| name.starts_with(package) && name.contains("@0.2."))
+                || name == "wasi:config/store@0.2.0-rc.1"
         }
     }
 }

@@ -1,6 +1,9 @@
 //! What a plugin's `Store` holds, and the WASI and `wasi:http` views wasmtime reads it by.
 
+use std::sync::Arc;
+
 use wasmtime::component::ResourceTable;
+use wasmtime_wasi_config::WasiConfigVariables;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::limits::Limiter;
@@ -14,6 +17,8 @@ pub struct PluginState {
     pub(super) http: WasiHttpCtx,
     pub(super) hooks: Hooks,
     pub(super) table: ResourceTable,
+    /// The plugin's `[plugins.NAME]` settings, read through `wasi:config/store`.
+    pub(super) config: Arc<WasiConfigVariables>,
 }
 
 impl wasmtime_wasi::WasiView for PluginState {
