@@ -204,6 +204,33 @@ impl OptionParser {
         Ok(())
     }
 
+    /// Parses the host's `[guest]` pairs (a config file's table, passed as `guest.NAME`
+    /// start options), then the arguments: Tornado's `parse_config_file` and
+    /// `parse_command_line` in one call, arguments over the file over defaults.
+    ///
+    /// # Errors
+    /// As [`parse_pairs`](Self::parse_pairs) (an unknown name says it is from the config
+    /// file) and [`parse_command_line`](Self::parse_command_line).
+    pub fn parse_config_and_command_line<I, S>(&mut self, args: I) -> Result<CommandLine, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let pairs = crate::runtime::raw_options()
+            .into_iter()
+            .filter_map(|(name, value)| {
+                name.strip_prefix(eddy_options::GUEST_OPTION_PREFIX)
+                    .map(|name| (name.to_owned(), value))
+            });
+        self.parse_pairs(pairs).map_err(|error| match error {
+            Error::Unknown { name } => Error::Unknown {
+                name: format!("{name} in the config file's [guest] table"),
+            },
+            other => other,
+        })?;
+        self.parse_command_line(args)
+    }
+
     /// The value of option `name`, or `None` if no option of that name and type is defined.
     pub fn get<T: OptionType>(&self, name: &str) -> Option<T> {
         let index = self.find(&normalize(name))?;
