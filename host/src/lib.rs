@@ -13,5 +13,6 @@ pub mod event_loop;
 pub mod fd_limit;
 pub mod guests;
 pub mod policy;
+pub mod reload;
 pub mod runtime;
 pub mod worker;
