@@ -579,6 +579,40 @@ mod tests {
     }
 
     #[test]
+    fn the_hosts_guest_pairs_sit_between_defaults_and_arguments() {
+        let host = crate::testing::FakeHost::install();
+        let options = [
+            ("guest.port", "7000"),
+            ("guest.idle_timeout", "2m"),
+            ("max-buffer-size", "4096"),
+        ];
+        let options = options.map(|(k, v)| (k.to_owned(), v.to_owned())).to_vec();
+        crate::runtime::install(std::rc::Rc::new(host), options).expect("options");
+        let mut options = OptionParser::new();
+        let port = options.define("port", 8888u16, "port");
+        let idle = options.define("idle-timeout", Duration::from_secs(1), "idle");
+        let parsed = options.parse_config_and_command_line(["--port=9000"]);
+        assert_eq!(parsed, Ok(CommandLine::Run(Vec::new())));
+        assert_eq!(options[port], 9000, "the argument wins");
+        assert_eq!(
+            options[idle],
+            Duration::from_secs(120),
+            "the file's pair applies"
+        );
+
+        let mut strict = OptionParser::new();
+        strict.define("port", 1u16, "port");
+        let error = strict.parse_config_and_command_line(Vec::<String>::new());
+        assert_eq!(
+            error.map_err(|e| e.to_string()),
+            Err(
+                "unknown option idle_timeout in the config file's [guest] table (see --help)"
+                    .into()
+            )
+        );
+    }
+
+    #[test]
     #[should_panic(expected = "option --port is defined twice")]
     fn defining_a_name_twice_is_a_bug() {
         let mut options = OptionParser::new();
