@@ -71,6 +71,9 @@ fn file_arguments(
         .expect("invariant: eddy has a serve command");
     let mut arguments = Vec::new();
     for entry in &file.flags {
+        if entry.key == "config" {
+            return Err(refuse(entry, "a config file cannot name another".into()));
+        }
         let arg = find_arg(command, &entry.key)
             .or_else(|| find_arg(&root, &entry.key).filter(|arg| arg.is_global_set()))
             .ok_or_else(|| refuse(entry, "unknown key (not a flag of eddy serve)".into()))?;
