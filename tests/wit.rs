@@ -95,6 +95,7 @@ fn wasmtime_bindings_from_wit_call_the_hello_plugin() {
         remote_ip: "127.0.0.1".into(),
         protocol: "http".into(),
         host: "h".into(),
+        server_name: None,
         start_time: 0,
     };
     let response = plugin

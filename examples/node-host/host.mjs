@@ -98,6 +98,7 @@ const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (
       listener: 0,
       peer: address(socket.remoteAddress, socket.remotePort),
       local: address(socket.localAddress, socket.localPort),
+      tls: undefined,
     },
   });
 });
@@ -158,6 +159,12 @@ const netImports = {
     socket.once("connect", () => push({ tag: "connected", val: conn }));
     watch(conn, socket);
     return conn;
+  },
+  connectTls(target) {
+    throw fail({ code: "not-permitted", message: `this host does not speak TLS (${target})` });
+  },
+  startTls(conn) {
+    throw fail({ code: "not-permitted", message: `this host does not speak TLS (connection ${conn})` });
   },
 };
 

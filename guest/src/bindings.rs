@@ -8,7 +8,7 @@
 
 use std::rc::Rc;
 
-use crate::host::{ConnId, ErrorCode, Event, Host, Instant, Level, SocketError, TimerId};
+use crate::host::{ConnId, ErrorCode, Event, Host, Instant, Level, SocketError, TimerId, TlsInfo};
 use crate::runtime;
 
 wit_bindgen::generate!({
@@ -49,6 +49,14 @@ impl Host for WitHost {
 
     fn connect(&self, address: &str) -> Result<ConnId, SocketError> {
         net::connect(address).map_err(socket_error)
+    }
+
+    fn connect_tls(&self, address: &str, server_name: &str) -> Result<ConnId, SocketError> {
+        net::connect_tls(address, server_name).map_err(socket_error)
+    }
+
+    fn start_tls(&self, conn: ConnId, server_name: Option<&str>) -> Result<(), SocketError> {
+        net::start_tls(conn, server_name).map_err(socket_error)
     }
 
     fn set_timer(&self, deadline: Instant) -> TimerId {
@@ -119,12 +127,22 @@ fn socket_error(error: types::SocketError) -> SocketError {
     }
 }
 
+fn tls_info(info: types::TlsInfo) -> TlsInfo {
+    TlsInfo {
+        version: info.version,
+        cipher_suite: info.cipher_suite,
+        server_name: info.server_name,
+        alpn: info.alpn,
+    }
+}
+
 fn event(event: types::Event) -> Event {
     match event {
         types::Event::Accepted(accepted) => Event::Accepted {
             conn: accepted.conn,
             listener: accepted.listener,
             peer: accepted.peer,
+            tls: accepted.tls.map(tls_info),
         },
         types::Event::Received(received) => Event::Received {
             conn: received.conn,
@@ -133,6 +151,10 @@ fn event(event: types::Event) -> Event {
         types::Event::EndOfStream(conn) => Event::EndOfStream(conn),
         types::Event::Writable(conn) => Event::Writable(conn),
         types::Event::Connected(conn) => Event::Connected(conn),
+        types::Event::Secured(secured) => Event::Secured {
+            conn: secured.conn,
+            tls: tls_info(secured.tls),
+        },
         types::Event::Failed(failure) => Event::Failed {
             conn: failure.conn,
             error: socket_error(failure.error),

@@ -72,6 +72,19 @@ pub enum Level {
     Error,
 }
 
+/// What a TLS handshake agreed on (mirrors the WIT `tls-info` record).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// `TLSv1.3` or `TLSv1.2`.
+    pub version: String,
+    /// The cipher suite's IANA name.
+    pub cipher_suite: String,
+    /// The server name the client asked for (SNI), on the server side.
+    pub server_name: Option<String>,
+    /// The protocol agreed with ALPN.
+    pub alpn: Option<String>,
+}
+
 /// One thing the host reports (mirrors the WIT `event` variant).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
@@ -83,6 +96,8 @@ pub enum Event {
         listener: u32,
         /// The peer's address.
         peer: String,
+        /// What the TLS handshake agreed on, for a `--listen-tls` listener.
+        tls: Option<TlsInfo>,
     },
     /// Bytes arrived.
     Received {
@@ -97,6 +112,14 @@ pub enum Event {
     Writable(ConnId),
     /// An outbound connection is established.
     Connected(ConnId),
+    /// A TLS handshake the guest asked for finished (`start-tls`, or `connect-tls` just
+    /// before `connected`).
+    Secured {
+        /// The connection.
+        conn: ConnId,
+        /// What the handshake agreed on.
+        tls: TlsInfo,
+    },
     /// A connection failed and is gone.
     Failed {
         /// The connection.
@@ -150,6 +173,17 @@ pub trait Host {
     /// # Errors
     /// The policy forbids the address, or it cannot be resolved.
     fn connect(&self, address: &str) -> Result<ConnId, SocketError>;
+    /// Starts an outbound TLS connection verifying `server_name`.
+    ///
+    /// # Errors
+    /// As [`Host::connect`], or the name cannot be verified by TLS.
+    fn connect_tls(&self, address: &str, server_name: &str) -> Result<ConnId, SocketError>;
+    /// Upgrades an open connection to TLS: the client side verifying `server_name`, or the
+    /// server side when it is `None`.
+    ///
+    /// # Errors
+    /// The connection cannot start TLS now (see the WIT).
+    fn start_tls(&self, conn: ConnId, server_name: Option<&str>) -> Result<(), SocketError>;
     /// Arms a timer for `deadline`.
     fn set_timer(&self, deadline: Instant) -> TimerId;
     /// Disarms a timer.

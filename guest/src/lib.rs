@@ -39,7 +39,7 @@ mod timer;
 pub use eddy_http as http;
 pub use eddy_options::{ByteSize, HttpOptions, OptionError, Options, Setting, StreamOptions};
 pub use executor::spawn;
-pub use host::{ConnId, ErrorCode, Level, SocketError};
+pub use host::{ConnId, ErrorCode, Level, SocketError, TlsInfo};
 pub use http_server::{
     HttpServer, ResponseWriter, StreamingHandler, Whole, serve_http, serve_http_streaming,
 };

@@ -10,11 +10,11 @@ use std::rc::Rc;
 use std::task::Waker;
 
 use crate::executor;
-use crate::host::{ConnId, Event, Host, Instant, Level, SocketError, TimerId};
+use crate::host::{ConnId, Event, Host, Instant, Level, SocketError, TimerId, TlsInfo};
 use eddy_options::{Options, StreamOptions};
 
-/// What runs when a listener accepts a connection: `(connection, peer address)`.
-type AcceptHandler = Rc<dyn Fn(ConnId, String)>;
+/// What runs when a listener accepts a connection: `(connection, peer address, TLS facts)`.
+type AcceptHandler = Rc<dyn Fn(ConnId, String, Option<TlsInfo>)>;
 
 /// A stream as the runtime sees it: where a connection's host events go, and what it does at
 /// the end of a round. IOStream's shared state implements it; the runtime names no stream
@@ -30,6 +30,8 @@ pub(crate) trait StreamEvents {
     fn on_writable(&mut self);
     /// An outbound connection completed.
     fn on_connected(&mut self);
+    /// A TLS handshake the stream asked for finished.
+    fn on_secured(&mut self, tls: TlsInfo);
     /// Hands queued writes to the host (end of a round).
     fn flush(&mut self);
     /// Tells the host whether the stream wants to read, if that changed (end of the rounds).
@@ -127,7 +129,7 @@ pub fn now() -> Instant {
 }
 
 /// Sets what runs for every accepted connection.
-pub(crate) fn set_accept_handler(handler: impl Fn(ConnId, String) + 'static) {
+pub(crate) fn set_accept_handler(handler: impl Fn(ConnId, String, Option<TlsInfo>) + 'static) {
     STATE.with(|state| state.borrow_mut().on_accept = Some(Rc::new(handler)));
 }
 
@@ -195,11 +197,14 @@ pub fn handle_events(now: Instant, events: impl IntoIterator<Item = Event>) {
 
 fn dispatch(event: Event) {
     match event {
-        Event::Accepted { conn, peer, .. } => accept(conn, peer),
+        Event::Accepted {
+            conn, peer, tls, ..
+        } => accept(conn, peer, tls),
         Event::Received { conn, bytes } => with_stream(conn, |inner| inner.on_received(bytes)),
         Event::EndOfStream(conn) => with_stream(conn, |inner| inner.on_end_of_stream()),
         Event::Writable(conn) => with_stream(conn, |inner| inner.on_writable()),
         Event::Connected(conn) => with_stream(conn, |inner| inner.on_connected()),
+        Event::Secured { conn, tls } => with_stream(conn, |inner| inner.on_secured(tls)),
         Event::Failed { conn, error } => with_stream(conn, |inner| inner.on_failed(error)),
         Event::Timer(id) => fire_timer(id),
         Event::Draining => start_draining(),
@@ -280,10 +285,10 @@ fn with_stream(conn: ConnId, f: impl FnOnce(&mut dyn StreamEvents)) {
     }
 }
 
-fn accept(conn: ConnId, peer: String) {
+fn accept(conn: ConnId, peer: String, tls: Option<TlsInfo>) {
     let handler = STATE.with(|state| state.borrow().on_accept.clone());
     match handler {
-        Some(handler) => handler(conn, peer),
+        Some(handler) => handler(conn, peer, tls),
         None => {
             host().log(
                 Level::Warn,

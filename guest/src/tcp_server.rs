@@ -19,8 +19,8 @@ pub trait TcpServer: 'static {
 /// Starts serving: from now on every accepted connection is handed to `server`.
 pub fn listen<S: TcpServer>(server: S) {
     let server = Rc::new(server);
-    runtime::set_accept_handler(move |conn, address| {
-        let stream = IOStream::accepted(conn);
+    runtime::set_accept_handler(move |conn, address, tls| {
+        let stream = IOStream::accepted(conn, tls);
         let server = server.clone();
         executor::spawn(async move { server.handle_stream(stream, address).await });
     });

@@ -126,6 +126,14 @@ impl Host for FakeHost {
         Ok(record.next_conn)
     }
 
+    fn connect_tls(&self, address: &str, _server_name: &str) -> Result<ConnId, SocketError> {
+        self.connect(address)
+    }
+
+    fn start_tls(&self, _conn: ConnId, _server_name: Option<&str>) -> Result<(), SocketError> {
+        Ok(())
+    }
+
     fn set_timer(&self, deadline: Instant) -> TimerId {
         let mut record = self.0.borrow_mut();
         let id = record.timers.len() as TimerId + 1;

@@ -76,6 +76,30 @@ pub struct Accepted {
     pub peer: String,
     /// The local address the connection arrived on, `ip:port`.
     pub local: String,
+    /// The TLS facts, for a connection accepted on a `--listen-tls` listener.
+    pub tls: Option<TlsInfo>,
+}
+
+/// A `start-tls` upgrade that finished: the connection now speaks TLS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Secured {
+    /// The upgraded connection.
+    pub conn: ConnId,
+    /// What the handshake agreed on.
+    pub tls: TlsInfo,
+}
+
+/// What a finished TLS handshake agreed on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// `TLSv1.3` or `TLSv1.2`.
+    pub version: String,
+    /// The cipher suite's IANA name, e.g. `TLS13_AES_128_GCM_SHA256`.
+    pub cipher_suite: String,
+    /// The server name the client asked for (SNI), if it sent one.
+    pub server_name: Option<String>,
+    /// The protocol agreed with ALPN, e.g. `http/1.1`.
+    pub alpn: Option<String>,
 }
 
 /// Bytes read from a connection; never empty.
@@ -109,6 +133,8 @@ pub enum Event {
     Writable(ConnId),
     /// An outbound connection is established.
     Connected(ConnId),
+    /// A `start-tls` upgrade finished.
+    Secured(Secured),
     /// A connection failed; its id is dead.
     Failed(Failure),
     /// A timer is due.
@@ -159,6 +185,21 @@ pub trait Imports {
     /// # Errors
     /// The policy denies the address, or the connect failed at once.
     fn connect(&mut self, address: &str) -> Result<ConnId, SocketError>;
+
+    /// `net.connect-tls`: like [`Imports::connect`], then a TLS handshake verifying
+    /// `server_name`; `connected` comes once the handshake is done.
+    ///
+    /// # Errors
+    /// As [`Imports::connect`], or `server_name` cannot be verified by TLS.
+    fn connect_tls(&mut self, address: &str, server_name: &str) -> Result<ConnId, SocketError>;
+
+    /// `net.start-tls`: upgrades an open connection to TLS, as the client verifying
+    /// `server_name`, or as the server when it is `None`; `secured` or `failed` follows.
+    ///
+    /// # Errors
+    /// The connection is unknown, already speaks TLS, or holds unwritten bytes; the server
+    /// side has no certificate; the name cannot be verified.
+    fn start_tls(&mut self, conn: ConnId, server_name: Option<&str>) -> Result<(), SocketError>;
 
     /// `timers.set-timer`: arms a timer for `deadline` (a [`Imports::now`] reading).
     fn set_timer(&mut self, deadline: u64) -> TimerId;

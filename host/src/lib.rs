@@ -15,4 +15,5 @@ pub mod guests;
 pub mod policy;
 pub mod reload;
 pub mod runtime;
+pub mod tls;
 pub mod worker;

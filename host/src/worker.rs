@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::admission::Admission;
 use crate::boundary::{Crossings, Exports as _};
-use crate::event_loop::{self, LoopConfig, Mode, Net, Shutdown};
+use crate::event_loop::{self, LoopConfig, Mode, Net, Shutdown, TlsSetup};
 use crate::policy::ConnectPolicy;
 use crate::runtime::{Guest, HandlerTable, Limits, PluginSettings, Plugins, Program};
 
@@ -23,6 +23,10 @@ pub struct WorkerConfig {
     pub limits: Limits,
     /// This worker's listening sockets.
     pub listeners: Vec<std::net::TcpListener>,
+    /// This worker's TLS listening sockets.
+    pub tls_listeners: Vec<std::net::TcpListener>,
+    /// Certificates and trust for TLS.
+    pub tls: TlsSetup,
     /// The outbound connection policy.
     pub policy: ConnectPolicy,
     /// Serve or run.
@@ -55,6 +59,8 @@ pub struct WorkerConfig {
 pub fn run_worker(mut config: WorkerConfig) -> anyhow::Result<(u8, Crossings)> {
     let loop_config = LoopConfig {
         listeners: std::mem::take(&mut config.listeners),
+        tls_listeners: std::mem::take(&mut config.tls_listeners),
+        tls: config.tls.clone(),
         policy: config.policy.clone(),
         mode: config.mode,
         index: config.index,

@@ -35,6 +35,8 @@ pub struct RequestParts {
     pub protocol: String,
     /// The Host header, or the server's default.
     pub host: String,
+    /// The server name the client asked for in its TLS handshake (SNI).
+    pub server_name: Option<String>,
     /// When the first byte of the request arrived, in nanoseconds since the Unix epoch.
     pub start_time: u64,
 }
@@ -62,6 +64,9 @@ pub struct Request {
     pub protocol: String,
     /// The Host header (or the server's default).
     pub host: String,
+    /// The server name the client asked for in its TLS handshake (SNI), on a TLS
+    /// connection that sent one.
+    pub server_name: Option<String>,
     /// `host` without the port, lower-cased.
     pub host_name: String,
     /// When the first byte of the request arrived, in nanoseconds since the Unix epoch.
@@ -109,6 +114,7 @@ impl Request {
             protocol: parts.protocol,
             host: parts.host,
             host_name,
+            server_name: parts.server_name,
             start_time: parts.start_time,
             query_arguments: OnceLock::new(),
             body_arguments: OnceLock::new(),
@@ -239,6 +245,7 @@ mod tests {
             remote_ip: "127.0.0.1".into(),
             protocol: "http".into(),
             host: "Example.COM:8080".into(),
+            server_name: None,
             start_time: 0,
         })
     }
@@ -383,6 +390,7 @@ Content-Disposition: form-data; name=\"up\"; filename=\"a.txt\"\r\nContent-Type:
                 remote_ip: "127.0.0.1".into(),
                 protocol: "http".into(),
                 host: built.host.clone(),
+                server_name: None,
                 start_time: 0,
             };
             let split = Request::with_split_target(parts, built.path.clone(), built.query.clone());

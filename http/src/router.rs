@@ -222,6 +222,7 @@ mod tests {
             remote_ip: "127.0.0.1".into(),
             protocol: "http".into(),
             host: "x".into(),
+            server_name: None,
             start_time: 0,
         })
     }

@@ -41,6 +41,7 @@ pub fn request_from_wit(request: types::Request) -> Request {
         remote_ip: request.remote_ip,
         protocol: request.protocol,
         host: request.host,
+        server_name: request.server_name,
         start_time: request.start_time,
     };
     Request::with_split_target(parts, request.path, request.query)
@@ -83,6 +84,7 @@ mod tests {
             remote_ip: "10.0.0.1".into(),
             protocol: "https".into(),
             host: host.into(),
+            server_name: None,
             start_time: 7,
         }
     }
@@ -100,6 +102,7 @@ mod tests {
             remote_ip: "10.0.0.1".into(),
             protocol: "https".into(),
             host: "Ignored:1".into(),
+            server_name: None,
             start_time: 7,
         });
         for (what, from_wit, from_new) in [

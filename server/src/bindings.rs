@@ -28,6 +28,7 @@ pub fn call(plugin: u32, request: Request) -> Result<Response, PluginError> {
         remote_ip: request.remote_ip,
         protocol: request.protocol,
         host: request.host,
+        server_name: request.server_name,
         start_time: request.start_time,
     };
     let response = plugins::call(plugin, &record)?;

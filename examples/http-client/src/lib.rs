@@ -7,18 +7,23 @@
 //! python3 -m http.server 8000 &
 //! cargo run -- run target/guests/http-client.wasm --allow-connect 127.0.0.1:8000 -- http://127.0.0.1:8000/
 //! ```
+//!
+//! `https://` URLs connect with TLS (Tornado's `SSLIOStream`): the host verifies the server's
+//! certificate against the system's trust store and `--ca-file`, for the URL's host name.
 
 use std::collections::HashMap;
 
 use eddy_guest::{IOStream, Level, StreamError};
 
-/// Fetches `path` from `address` and returns the body.
-async fn fetch(address: &str, path: &str) -> Result<Vec<u8>, String> {
+/// Fetches `path` from `address` and returns the body; with `tls`, over TLS verifying that
+/// the server is `tls`.
+async fn fetch(address: &str, path: &str, tls: Option<&str>) -> Result<Vec<u8>, String> {
     let stream = IOStream::new();
-    stream
-        .connect(address)
-        .await
-        .map_err(|e| describe(address, e))?;
+    match tls {
+        Some(server_name) => stream.connect_tls(address, server_name).await,
+        None => stream.connect(address).await,
+    }
+    .map_err(|e| describe(address, e))?;
     let request = format!("GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n");
     stream
         .write(request)
@@ -56,29 +61,50 @@ fn describe(address: &str, error: StreamError) -> String {
     format!("{address}: {error}")
 }
 
-/// Splits `http://host:port/path` into the address to connect to and the path.
-fn split_url(url: &str) -> Result<(String, String), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("{url:?} is not an http:// URL"))?;
+/// Where a URL points.
+struct Target {
+    /// `host:port` to connect to.
+    address: String,
+    /// The path to ask for.
+    path: String,
+    /// For `https://`: the host name the certificate must be for.
+    tls: Option<String>,
+}
+
+/// Splits `http://host:port/path` or `https://host:port/path`.
+fn split_url(url: &str) -> Result<Target, String> {
+    let (rest, secure) = if let Some(rest) = url.strip_prefix("https://") {
+        (rest, true)
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        (rest, false)
+    } else {
+        return Err(format!("{url:?} is not an http:// or https:// URL"));
+    };
     let (authority, path) = rest
         .find('/')
         .map_or((rest, "/"), |at| (&rest[..at], &rest[at..]));
-    let address = if authority.contains(':') {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
+    let (host, address) = match authority.rsplit_once(':') {
+        Some((host, _port)) if !authority.ends_with(']') => (host, authority.to_string()),
+        _ => (
+            authority,
+            format!("{authority}:{}", if secure { 443 } else { 80 }),
+        ),
     };
-    Ok((address, path.to_string()))
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Ok(Target {
+        address,
+        path: path.to_string(),
+        tls: secure.then(|| host.to_string()),
+    })
 }
 
 fn main(args: Vec<String>) -> Result<(), String> {
     let [url] = args.as_slice() else {
-        return Err("usage: http-client http://HOST:PORT/PATH".into());
+        return Err("usage: http-client http[s]://HOST:PORT/PATH".into());
     };
-    let (address, path) = split_url(url)?;
+    let Target { address, path, tls } = split_url(url)?;
     eddy_guest::spawn(async move {
-        let code = match fetch(&address, &path).await {
+        let code = match fetch(&address, &path, tls.as_deref()).await {
             Ok(body) => {
                 eddy_guest::print(&body);
                 0

@@ -1,6 +1,6 @@
 //! A plugin that answers every request with JSON describing the request as the server parsed
 //! it (httpbin-style): method, uri, path, query, version, headers, body, arguments, files,
-//! remote_ip, protocol, host. The debugging tool, and what the black-box tests run against.
+//! remote_ip, protocol, host, server_name (SNI). The debugging tool, and what the black-box tests run against.
 //!
 //! ```sh
 //! cargo run --release -- serve --handler target/guests/inspect.wasm
@@ -54,6 +54,10 @@ fn inspect(request: &Request) -> Response {
         ("remote_ip", Json::str(request.remote_ip.as_str())),
         ("protocol", Json::str(request.protocol.as_str())),
         ("host", Json::str(request.host.as_str())),
+        (
+            "server_name",
+            request.server_name.as_deref().map_or(Json::Null, Json::str),
+        ),
     ]);
     Response::json(200, &body)
 }

@@ -136,7 +136,9 @@ impl Connection {
         } else {
             self.peer_ip.clone()
         };
-        let default_protocol = options.protocol.as_deref().unwrap_or("http");
+        let tls = self.stream.tls_info();
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let default_protocol = options.protocol.as_deref().unwrap_or(scheme);
         let protocol = if options.xheaders {
             real_scheme(&head.headers, default_protocol)
         } else {
@@ -155,6 +157,7 @@ impl Connection {
             remote_ip,
             protocol,
             host,
+            server_name: tls.and_then(|tls| tls.server_name),
             start_time,
         };
         (

@@ -50,6 +50,7 @@ fn accept(conn: ConnId) {
         conn,
         listener: 0,
         peer: "127.0.0.1:9".into(),
+        tls: None,
     }]);
 }
 

@@ -38,6 +38,8 @@ pub enum StreamError {
     AlreadyReading,
     /// `connect` was called on a stream that already has a connection.
     AlreadyConnected,
+    /// The stream cannot do this now; the text says why.
+    Busy(&'static str),
 }
 
 impl StreamError {
@@ -58,6 +60,7 @@ impl fmt::Display for StreamError {
             Self::BufferFull => f.write_str("reached maximum write buffer size"),
             Self::AlreadyReading => f.write_str("already reading"),
             Self::AlreadyConnected => f.write_str("already connected"),
+            Self::Busy(why) => f.write_str(why),
         }
     }
 }

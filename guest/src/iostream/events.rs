@@ -2,7 +2,7 @@
 //! [`StreamEvents`](runtime::StreamEvents).
 
 use super::inner::StreamInner;
-use crate::host::SocketError;
+use crate::host::{SocketError, TlsInfo};
 use crate::runtime;
 
 impl runtime::StreamEvents for StreamInner {
@@ -24,6 +24,10 @@ impl runtime::StreamEvents for StreamInner {
 
     fn on_connected(&mut self) {
         StreamInner::on_connected(self);
+    }
+
+    fn on_secured(&mut self, tls: TlsInfo) {
+        StreamInner::on_secured(self, tls);
     }
 
     fn flush(&mut self) {

@@ -12,7 +12,7 @@ use super::pending_read::{Outcome, PendingRead};
 use super::read_buffer::{ReadBuffer, ReadTarget};
 use super::state::State;
 use super::write_buffer::WriteBuffer;
-use crate::host::{ConnId, SocketError};
+use crate::host::{ConnId, SocketError, TlsInfo};
 use crate::{executor, runtime};
 
 /// The most bytes handed to the host in one `send` call.
@@ -33,6 +33,10 @@ pub(crate) struct StreamInner {
     pub(super) max_write_buffer_size: usize,
     /// Whether the stream is already in the runtime's list of streams to service.
     queued: bool,
+    /// What the TLS handshake agreed on, once the connection speaks TLS.
+    pub(super) tls: Option<Box<TlsInfo>>,
+    /// A `start_tls` is under way: `secured` opens the stream again.
+    upgrading: bool,
 }
 
 impl StreamInner {
@@ -49,6 +53,8 @@ impl StreamInner {
             max_buffer_size: options.max_buffer_size.to_usize(),
             max_write_buffer_size: options.max_write_buffer_size.to_usize(),
             queued: false,
+            tls: None,
+            upgrading: false,
         }
     }
 
@@ -58,8 +64,10 @@ impl StreamInner {
     }
 
     /// A stream on a connection the host accepted.
-    pub(super) fn accepted(conn: ConnId) -> Self {
-        Self::new(State::open(conn))
+    pub(super) fn accepted(conn: ConnId, tls: Option<TlsInfo>) -> Self {
+        let mut inner = Self::new(State::open(conn));
+        inner.tls = tls.map(Box::new);
+        inner
     }
 
     /// Queues the stream for service at the end of the round (once).
@@ -148,6 +156,45 @@ impl StreamInner {
                 waker.wake();
             }
             self.mark();
+        }
+    }
+
+    /// A TLS handshake finished: after `start_tls` the stream is open again (reading off);
+    /// after `connect_tls`, `connected` follows.
+    pub(crate) fn on_secured(&mut self, tls: TlsInfo) {
+        self.tls = Some(Box::new(tls));
+        if std::mem::take(&mut self.upgrading) {
+            self.on_connected();
+        }
+    }
+
+    /// Starts a TLS upgrade of the open connection (Tornado's `start_tls`): it must have
+    /// written everything and wait for nothing.
+    pub(super) fn start_tls(&mut self, server_name: Option<&str>) -> Result<(), StreamError> {
+        let State::Open {
+            conn,
+            waiting_writable,
+            ..
+        } = self.state
+        else {
+            return Err(self.closed_error());
+        };
+        if waiting_writable || !self.writes.is_empty() || self.read.is_some() || self.tls.is_some()
+        {
+            return Err(StreamError::Busy(
+                "start_tls needs a plaintext stream with no pending read or unsent write",
+            ));
+        }
+        match runtime::host().start_tls(conn, server_name) {
+            Ok(()) => {
+                self.upgrading = true;
+                self.state = State::Connecting { conn, waker: None };
+                Ok(())
+            }
+            Err(error) => {
+                self.close(Some(CloseReason::Socket(error)));
+                Err(self.closed_error())
+            }
         }
     }
 

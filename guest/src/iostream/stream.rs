@@ -13,7 +13,7 @@ use super::error::{CloseReason, StreamError};
 use super::futures::{Connect, Read, ReadInto, Write};
 use super::inner::StreamInner;
 use super::read_buffer::ReadTarget;
-use crate::host::ConnId;
+use crate::host::{ConnId, SocketError, TlsInfo};
 use crate::runtime;
 
 /// Default cap on buffered, unread bytes per stream (`--max-buffer-size`): past it the stream
@@ -48,9 +48,9 @@ impl IOStream {
     }
 
     /// Wraps a connection the host accepted.
-    pub(crate) fn accepted(conn: ConnId) -> Self {
+    pub(crate) fn accepted(conn: ConnId, tls: Option<TlsInfo>) -> Self {
         let stream = Self {
-            inner: Rc::new(RefCell::new(StreamInner::accepted(conn))),
+            inner: Rc::new(RefCell::new(StreamInner::accepted(conn, tls))),
         };
         runtime::register(conn, stream.inner.clone());
         stream
@@ -61,11 +61,37 @@ impl IOStream {
     /// Writes issued before it resolves are queued and sent right after. The host only allows
     /// addresses its policy permits (`--allow-connect`).
     pub fn connect(&self, address: &str) -> Connect<'_> {
+        self.start_connect(|| runtime::host().connect(address))
+    }
+
+    /// Connects to `address` with TLS, verifying that the server is `server_name` (Tornado's
+    /// `SSLIOStream.connect`); resolves once the handshake is done. A certificate that fails
+    /// verification fails the connect with the reason.
+    pub fn connect_tls(&self, address: &str, server_name: &str) -> Connect<'_> {
+        self.start_connect(|| runtime::host().connect_tls(address, server_name))
+    }
+
+    /// Upgrades this open stream to TLS (Tornado's `IOStream.start_tls`, for STARTTLS):
+    /// as the client verifying `server_name`, or as the server with the host's certificate
+    /// when it is `None`. Call it with no read pending and every write done; resolves once
+    /// the handshake is done.
+    pub fn start_tls(&self, server_name: Option<&str>) -> Connect<'_> {
+        let early = self.inner.borrow_mut().start_tls(server_name).err();
+        Connect::new(&self.inner, early)
+    }
+
+    /// What the TLS handshake agreed on, once the stream speaks TLS (accepted on a
+    /// `--listen-tls` listener, or after `connect_tls` or `start_tls`).
+    pub fn tls_info(&self) -> Option<TlsInfo> {
+        self.inner.borrow().tls.as_deref().cloned()
+    }
+
+    fn start_connect(&self, connect: impl FnOnce() -> Result<ConnId, SocketError>) -> Connect<'_> {
         let mut inner = self.inner.borrow_mut();
         if !inner.is_unconnected() {
             return Connect::new(&self.inner, Some(StreamError::AlreadyConnected));
         }
-        match runtime::host().connect(address) {
+        match connect() {
             Ok(conn) => {
                 inner.on_connecting(conn);
                 runtime::register(conn, self.inner.clone());
@@ -247,6 +273,7 @@ mod tests {
             conn,
             listener: 0,
             peer: "127.0.0.1:9".into(),
+            tls: None,
         }]);
     }
 

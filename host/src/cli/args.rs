@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use super::parse::{parse_bytes, parse_duration, parse_health_path};
+use super::tls_flags::TlsFlags;
 use crate::runtime::{self, Isolation};
 
 /// Tornado's networking core as a sandboxed WebAssembly component with a native host.
@@ -78,6 +79,10 @@ pub(super) struct GuestOptions {
     /// Compile components at every start instead of caching the machine code.
     #[arg(long, env = "EDDY_NO_CACHE")]
     pub(super) no_cache: bool,
+    /// Also trust the CA certificates in FILE (PEM; repeatable) when guests connect with TLS,
+    /// besides the system's trust store.
+    #[arg(long, value_name = "FILE", env = "EDDY_CA_FILE", value_delimiter = ',')]
+    pub(super) ca_file: Vec<PathBuf>,
     /// Cap on the server guest's linear memory (all its memories together).
     #[arg(long, value_name = "BYTES", env = "EDDY_MAX_MEMORY", default_value = "256MiB", value_parser = parse_bytes)]
     pub(super) max_memory: u64,
@@ -99,14 +104,9 @@ pub(super) struct GuestOptions {
 pub(super) struct ServeArgs {
     /// The server component (.wasm, or precompiled); the embedded default when omitted.
     pub(super) component: Option<PathBuf>,
-    /// Address to listen on (repeatable; IPv4 or IPv6).
-    #[arg(
-        long,
-        value_name = "ADDR",
-        env = "EDDY_LISTEN",
-        value_delimiter = ',',
-        default_value = "127.0.0.1:8888"
-    )]
+    /// Address to listen on (repeatable; IPv4 or IPv6) [default: 127.0.0.1:8888 unless
+    /// --listen-tls is given].
+    #[arg(long, value_name = "ADDR", env = "EDDY_LISTEN", value_delimiter = ',')]
     pub(super) listen: Vec<String>,
     /// Worker threads, each with its own event loop, guest instance and listening sockets
     /// [default: the number of cores].
@@ -138,6 +138,8 @@ pub(super) struct ServeArgs {
     pub(super) http: HttpFlags,
     #[command(flatten)]
     pub(super) plugins: PluginOptions,
+    #[command(flatten)]
+    pub(super) tls: TlsFlags,
     /// Arguments passed to the guest's start function.
     #[arg(last = true, value_name = "GUEST_ARGS")]
     pub(super) args: Vec<String>,

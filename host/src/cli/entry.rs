@@ -11,6 +11,7 @@ use super::args::{Cli, Command, LogFormat, RunArgs};
 use super::config_merge::{self, Refusal};
 use super::guest_options::start_options;
 use super::serve::serve;
+use super::tls_flags::tls_setup;
 use crate::admission::Admission;
 use crate::event_loop::{Mode, Shutdown};
 use crate::policy::ConnectPolicy;
@@ -91,6 +92,8 @@ fn run_program(args: RunArgs) -> anyhow::Result<u8> {
         options: start_options(&args.guest, None),
         limits: args.guest.limits(),
         listeners: Vec::new(),
+        tls_listeners: Vec::new(),
+        tls: tls_setup(None, &args.guest.ca_file)?,
         policy: ConnectPolicy::new(&args.guest.allow_connect)?,
         mode: Mode::Run,
         index: 0,

@@ -11,6 +11,7 @@ mod parse;
 mod reload_handlers;
 mod serve;
 mod setup;
+mod tls_flags;
 
 pub use args::Cli;
 pub use entry::main;

@@ -11,12 +11,16 @@ use super::args::ServeArgs;
 use super::guest_options::{ServeOptions, body_budget, guest_pairs, start_options};
 use super::reload_handlers::HandlerReload;
 use super::setup::{compile_plugins, load, read_plugins};
+use super::tls_flags::{certificates_hook, tls_setup};
 use crate::admission::Admission;
 use crate::event_loop::{self, Mode, Shutdown};
 use crate::policy::ConnectPolicy;
 use crate::reload::Reloader;
 use crate::runtime::{self, HandlerTable};
 use crate::worker::{self, WorkerConfig};
+
+/// Where `serve` listens when no listener is given.
+const DEFAULT_LISTEN: &str = "127.0.0.1:8888";
 
 /// Serves until every worker ends (after a drain).
 pub(super) fn serve(args: ServeArgs) -> anyhow::Result<u8> {
@@ -38,6 +42,8 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         default_host: None,
     };
     let limits = args.guest.limits();
+    let server_tls = args.tls.server()?;
+    let tls = tls_setup(server_tls.clone(), &args.guest.ca_file)?;
     let plugin_settings = args
         .plugins
         .settings(&limits, args.guest.max_write_buffer_size)?;
@@ -64,6 +70,8 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         health_path: args.health_path.clone(),
         first_bytes_timeout: args.http.header_timeout,
         listeners: Vec::new(),
+        tls_listeners: Vec::new(),
+        tls: tls.clone(),
         policy: policy.clone(),
         mode: Mode::Serve,
         index,
@@ -84,6 +92,9 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     watch_signals(shutdown.clone(), args.drain_timeout)?;
     // SIGHUP must never end the process, whether or not anything can be reloaded.
     let mut reloader = Reloader::default();
+    if let Some(server) = &server_tls {
+        reloader.add(certificates_hook(server.certificates.clone()));
+    }
     // Only the file's own handlers are reloaded; `--handler` flags replace them for good.
     if let Some(path) = &args.file.path
         && args.plugins.handlers.is_empty()
@@ -99,27 +110,41 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         reloader.add(reload.hook());
     }
     reloader.watch()?;
-    // listeners[address][worker]
+    let plain: &[String] = if args.listen.is_empty() && args.tls.listen_tls.is_empty() {
+        &[DEFAULT_LISTEN.to_owned()]
+    } else {
+        &args.listen
+    };
+    // listeners[address][worker], plain then TLS
     let mut per_address = Vec::new();
-    for address in &args.listen {
+    for (address, secure) in plain
+        .iter()
+        .map(|a| (a, false))
+        .chain(args.tls.listen_tls.iter().map(|a| (a, true)))
+    {
         let sockets = event_loop::bind(event_loop::resolve(address)?, workers)?;
         let local = sockets[0].local_addr()?;
-        tracing::info!("listening on {local}");
+        let scheme = if secure { "https" } else { "http" };
+        tracing::info!("listening on {local} ({scheme})");
         if per_address.is_empty() {
             // HTTP/1.0 requests without Host get the first listen address.
             guest_options.default_host = Some(local);
         }
-        per_address.push(sockets);
+        per_address.push((sockets, secure));
     }
     let mut options = start_options(&args.guest, Some(&guest_options));
     options.extend(guest_pairs(&args.file.guest));
     let handles: Vec<_> = (0..workers)
         .map(|index| {
             let mut config = worker_config(index, options.clone());
-            config.listeners = per_address
-                .iter_mut()
-                .map(|sockets| sockets.remove(0))
-                .collect();
+            for (sockets, secure) in &mut per_address {
+                let socket = sockets.remove(0);
+                if *secure {
+                    config.tls_listeners.push(socket);
+                } else {
+                    config.listeners.push(socket);
+                }
+            }
             thread::Builder::new()
                 .name(format!("eddy-worker-{index}"))
                 .spawn(move || worker::run_worker(config))

@@ -29,6 +29,8 @@ struct Listener {
     ready: bool,
     /// After `EMFILE`, accepting resumes at this time.
     paused_until: Option<Instant>,
+    /// Its connections speak TLS.
+    tls: bool,
 }
 
 /// A connection admitted from a listener, ready to be watched.
@@ -39,6 +41,8 @@ pub struct Admitted {
     pub listener: usize,
     /// The peer's address.
     pub peer: SocketAddr,
+    /// The listener speaks TLS.
+    pub tls: bool,
 }
 
 /// The listening sockets of one worker.
@@ -67,7 +71,12 @@ impl Listeners {
     ///
     /// # Errors
     /// The socket cannot be made non-blocking or registered with the poller.
-    pub fn add(&mut self, registry: &Registry, listener: std::net::TcpListener) -> io::Result<()> {
+    pub fn add(
+        &mut self,
+        registry: &Registry,
+        listener: std::net::TcpListener,
+        tls: bool,
+    ) -> io::Result<()> {
         listener.set_nonblocking(true)?;
         let local = listener.local_addr()?;
         let mut socket = TcpListener::from_std(listener);
@@ -78,6 +87,7 @@ impl Listeners {
             local,
             ready: true,
             paused_until: None,
+            tls,
         });
         Ok(())
     }
@@ -118,6 +128,7 @@ impl Listeners {
                             socket,
                             listener: index,
                             peer,
+                            tls: self.listeners[index].tls,
                         });
                     }
                 }
@@ -213,7 +224,7 @@ mod tests {
         let poll = Poll::new().expect("poll");
         let mut listeners = Listeners::new(admission, 0);
         let socket = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listeners.add(poll.registry(), socket).expect("add");
+        listeners.add(poll.registry(), socket, false).expect("add");
         let addr = listeners.addrs()[0];
         (poll, listeners, addr)
     }

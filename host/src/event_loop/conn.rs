@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 
 use crate::boundary::{Accepted, ConnId};
+use crate::tls::Session;
 
 /// Bytes read from one connection per round; one `received` event carries at most this.
 pub const READ_CHUNK: usize = 64 * 1024;
@@ -52,6 +53,15 @@ pub enum Reading {
         /// When a connection that sent nothing is closed (the header timeout).
         deadline: Instant,
     },
+    /// A TLS handshake is under way; the host reads and writes for it whatever the guest
+    /// wants. Left, once it is done, for what `then` says (or the connection is removed
+    /// when it fails or passes `deadline`).
+    Handshaking {
+        /// What the finished handshake leads to.
+        then: AfterHandshake,
+        /// When a handshake that is not done yet is given up (`--tls-handshake-timeout`).
+        deadline: Instant,
+    },
     /// The guest wants no bytes: the socket is not read, so TCP pushes back on the peer.
     /// Entered at accept or connect, after sniffing, and by `set-read-interest(false)`; left
     /// for [`Reading::Wanted`] by `set-read-interest(true)`.
@@ -78,6 +88,17 @@ pub enum Reading {
         /// Bytes still to drop before the socket closes regardless.
         budget: usize,
     },
+}
+
+/// What a finished handshake leads to.
+#[derive(Debug)]
+pub enum AfterHandshake {
+    /// An inbound connection on a TLS listener: the guest hears of it now.
+    Accept(Accepted),
+    /// An outbound `connect-tls`: the guest gets `connected`.
+    Connect,
+    /// A `start-tls` upgrade of an open connection: the guest gets `secured`.
+    Upgrade,
 }
 
 /// The write side of a connection.
@@ -146,6 +167,12 @@ pub struct Conn {
     pub corked: bool,
     /// Accepted from a listener (counted by `--max-connections`).
     pub inbound: bool,
+    /// The TLS session, for a connection that speaks TLS.
+    pub tls: Option<Box<Session>>,
+    /// The peer sent TLS `close_notify`: the end of the stream is delivered next.
+    pub tls_closed: bool,
+    /// Our `close_notify` is queued (after everything the guest sent).
+    tls_notified: bool,
 }
 
 impl Conn {
@@ -161,6 +188,9 @@ impl Conn {
             out: Vec::new(),
             corked: false,
             inbound: false,
+            tls: None,
+            tls_closed: false,
+            tls_notified: false,
         }
     }
 
@@ -204,11 +234,17 @@ impl Conn {
         if self.writing == Writing::Blocked {
             return Ok(Sent::Written(0));
         }
-        let written = write_some(&mut self.socket, bytes)?;
-        if written < bytes.len() {
+        let written = write_socket(&mut self.socket, self.tls.as_deref_mut(), bytes)?;
+        if written < bytes.len() || self.has_unwritten() {
             self.writing = Writing::Blocked;
         }
         Ok(Sent::Written(written))
+    }
+
+    /// Whether bytes the host took are not all written yet: the cork, or encrypted bytes
+    /// the TLS session holds.
+    pub fn has_unwritten(&self) -> bool {
+        !self.out.is_empty() || self.tls.as_ref().is_some_and(|tls| tls.wants_write())
     }
 
     /// Writes as much of the cork as the socket takes; a short write blocks a ready side.
@@ -216,19 +252,42 @@ impl Conn {
     /// # Errors
     /// The socket failed.
     pub fn write_out(&mut self) -> io::Result<()> {
-        if self.out.is_empty() {
+        if !self.has_unwritten() {
             return Ok(());
         }
-        let written = write_some(&mut self.socket, &self.out)?;
+        let written = write_socket(&mut self.socket, self.tls.as_deref_mut(), &self.out)?;
         self.out.drain(..written);
-        if !self.out.is_empty() && self.writing == Writing::Ready {
+        if self.has_unwritten() && self.writing == Writing::Ready {
             self.writing = Writing::Blocked;
         }
         Ok(())
     }
 
-    /// Reads one chunk into `buf`, keeping `readable` and the read side up to date.
-    pub fn read_chunk(&mut self, buf: &mut [u8]) -> Chunk {
+    /// [`Conn::write_out`] for a connection the guest closed: once the cork is empty, a TLS
+    /// connection also says `close_notify`, after the last bytes, so the peer can tell the
+    /// end from a truncation.
+    ///
+    /// # Errors
+    /// The socket failed.
+    pub fn write_out_closing(&mut self) -> io::Result<()> {
+        self.write_out()?;
+        if self.out.is_empty()
+            && !self.tls_notified
+            && let Some(tls) = self.tls.as_mut()
+        {
+            self.tls_notified = true;
+            tls.send_close_notify();
+            self.write_out()?;
+        }
+        Ok(())
+    }
+
+    /// Reads one chunk into `buf` (through `cipher` when the connection speaks TLS), keeping
+    /// `readable` and the read side up to date.
+    pub fn read_chunk(&mut self, buf: &mut [u8], cipher: &mut [u8]) -> Chunk {
+        if self.tls.is_some() {
+            return self.read_tls_chunk(buf, cipher);
+        }
         loop {
             return match self.socket.read(buf) {
                 Ok(0) => {
@@ -253,6 +312,55 @@ impl Conn {
                 Err(error) => Chunk::Failed(error),
             };
         }
+    }
+
+    /// [`Conn::read_chunk`] for TLS: ciphertext into `cipher`, plaintext into `buf`.
+    fn read_tls_chunk(&mut self, buf: &mut [u8], cipher: &mut [u8]) -> Chunk {
+        if self.tls_closed {
+            return self.end_of_stream();
+        }
+        loop {
+            let len = match self.socket.read(cipher) {
+                Ok(0) => return self.end_of_stream(),
+                Ok(len) => len,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    return Chunk::Drained;
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => return Chunk::Failed(error),
+            };
+            let Some(tls) = self.tls.as_mut() else {
+                return Chunk::Drained;
+            };
+            let read = match tls.feed(&cipher[..len], buf) {
+                Ok(read) => read,
+                Err(error) => return Chunk::Failed(error),
+            };
+            let more = len == cipher.len() || self.peer_closed || read.closed;
+            self.tls_closed = read.closed;
+            if !more {
+                self.readable = false;
+            }
+            if read.len > 0 {
+                return Chunk::Bytes {
+                    len: read.len,
+                    more,
+                };
+            }
+            if read.closed {
+                return self.end_of_stream();
+            }
+            if !more {
+                return Chunk::Drained;
+            }
+        }
+    }
+
+    fn end_of_stream(&mut self) -> Chunk {
+        self.readable = false;
+        self.reading = Reading::Finished;
+        Chunk::EndOfStream
     }
 
     /// The guest closed the connection with bytes still in the cork: flush until [`LINGER`].
@@ -311,9 +419,12 @@ impl Conn {
     pub fn deadline(&self) -> Option<Instant> {
         match (&self.writing, &self.reading) {
             (Writing::Closing { deadline }, _)
-            | (_, Reading::Discarding { deadline, .. } | Reading::Sniffing { deadline, .. }) => {
-                Some(*deadline)
-            }
+            | (
+                _,
+                Reading::Discarding { deadline, .. }
+                | Reading::Sniffing { deadline, .. }
+                | Reading::Handshaking { deadline, .. },
+            ) => Some(*deadline),
             _ => None,
         }
     }
@@ -352,6 +463,27 @@ pub fn limit_unsent(socket: &TcpStream) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = socket;
+}
+
+/// Writes `bytes` to the socket, through the TLS session when there is one; returns how
+/// many the socket (or the session, whose encrypted bytes are all written first) took.
+fn write_socket(
+    socket: &mut TcpStream,
+    tls: Option<&mut Session>,
+    bytes: &[u8],
+) -> io::Result<usize> {
+    let Some(tls) = tls else {
+        return write_some(socket, bytes);
+    };
+    let mut written = 0;
+    while tls.flush(socket)? && written < bytes.len() {
+        let taken = tls.write_plaintext(&bytes[written..]);
+        if taken == 0 {
+            break;
+        }
+        written += taken;
+    }
+    Ok(written)
 }
 
 /// Writes until the socket would block; returns the bytes written.
@@ -443,7 +575,7 @@ mod tests {
         let mut buf = [0u8; READ_CHUNK];
         let mut got = Vec::new();
         loop {
-            match conn.read_chunk(&mut buf) {
+            match conn.read_chunk(&mut buf, &mut [0u8; 1024]) {
                 Chunk::Bytes { len, more } => {
                     assert!(more, "a closed peer's stream is read to its end");
                     got.extend_from_slice(&buf[..len]);

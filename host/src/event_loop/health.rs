@@ -57,13 +57,19 @@ impl Sniffer {
     }
 
     /// Reads a sniffing connection's first bytes into `buf` and decides what they are.
-    pub fn sniff(&self, conn: &mut Conn, buf: &mut [u8]) -> Sniffed {
-        let (len, more) = match conn.read_chunk(buf) {
-            Chunk::Bytes { len, more } => (len, more),
-            Chunk::Drained => return Sniffed::Waiting,
-            Chunk::EndOfStream | Chunk::Failed(_) => return Sniffed::Gone,
-        };
-        if let Some(response) = health_response(&buf[..len], &self.path) {
+    pub fn sniff(&self, conn: &mut Conn, buf: &mut [u8], cipher: &mut [u8]) -> Sniffed {
+        match conn.read_chunk(buf, cipher) {
+            Chunk::Bytes { len, more } => self.classify(conn, &buf[..len], more),
+            Chunk::Drained => Sniffed::Waiting,
+            Chunk::EndOfStream | Chunk::Failed(_) => Sniffed::Gone,
+        }
+    }
+
+    /// Decides on a watched connection's first bytes, `first` (already read: by
+    /// [`Sniffer::sniff`], or with the end of a TLS handshake).
+    pub fn classify(&self, conn: &mut Conn, first: &[u8], more: bool) -> Sniffed {
+        let len = first.len();
+        if let Some(response) = health_response(first, &self.path) {
             conn.out.extend_from_slice(response);
             // The peer may send more (a pipelined request): while the socket counts as
             // readable, the close that follows drops those bytes (a lingering close) instead
@@ -144,6 +150,7 @@ mod tests {
             listener: 0,
             peer: addr.to_string(),
             local: String::new(),
+            tls: None,
         };
         sniffer.watch(&mut conn, accepted, Instant::now());
         conn.readable = true;
@@ -154,7 +161,7 @@ mod tests {
     fn sniff_until_decided(sniffer: &Sniffer, conn: &mut Conn, buf: &mut [u8]) -> Sniffed {
         for _ in 0..200 {
             conn.readable = true;
-            match sniffer.sniff(conn, buf) {
+            match sniffer.sniff(conn, buf, &mut [0u8; 1024]) {
                 Sniffed::Waiting => std::thread::sleep(Duration::from_millis(5)),
                 decided => return decided,
             }
@@ -168,7 +175,7 @@ mod tests {
         let (mut conn, mut peer) = sniffing(&sniffer);
         let mut buf = vec![0; READ_CHUNK];
         assert!(matches!(
-            sniffer.sniff(&mut conn, &mut buf),
+            sniffer.sniff(&mut conn, &mut buf, &mut [0u8; 1024]),
             Sniffed::Waiting
         ));
         peer.write_all(b"GET /healthz HTTP/1.1\r\n\r\n")

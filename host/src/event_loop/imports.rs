@@ -4,11 +4,12 @@ use std::net::SocketAddr;
 
 use mio::net::TcpStream;
 
-use super::conn::{Sent, Writing};
+use super::conn::{AfterHandshake, Reading, Sent, Writing};
 use super::net::Net;
 use super::slab::slot_of;
 use super::socket_error::socket_error;
 use crate::boundary::{ConnId, ErrorCode, Imports, SocketError, TimerId};
+use crate::tls::Session;
 
 impl Imports for Net {
     /// Takes what fits in the cork or what the socket takes now.
@@ -73,6 +74,56 @@ impl Imports for Net {
             .map_err(|e| socket_error(&e))
     }
 
+    /// Starts the connect; the handshake starts when it settles (see `settle_connect`).
+    fn connect_tls(&mut self, address: &str, server_name: &str) -> Result<ConnId, SocketError> {
+        let session = self.client_session(server_name)?;
+        let id = self.connect(address)?;
+        if let Some(conn) = self.conns.get_mut(id) {
+            conn.tls = Some(Box::new(session));
+        }
+        Ok(id)
+    }
+
+    fn start_tls(&mut self, id: ConnId, server_name: Option<&str>) -> Result<(), SocketError> {
+        let refuse = |message: String| SocketError {
+            code: ErrorCode::Other,
+            message,
+        };
+        let session = match server_name {
+            Some(name) => self.client_session(name)?,
+            None => {
+                let config = self.tls.server.as_ref().map(|server| server.config.clone());
+                let config = config.ok_or_else(|| {
+                    refuse("start-tls as a server needs --tls-cert and --tls-key".into())
+                })?;
+                Session::server(&config).map_err(|e| socket_error(&e))?
+            }
+        };
+        let conn = self.live(id).ok_or_else(|| SocketError::unknown(id))?;
+        if conn.tls.is_some() {
+            return Err(refuse(format!("connection {id} already speaks TLS")));
+        }
+        if conn.writing != Writing::Ready || matches!(conn.reading, Reading::Finished) {
+            return Err(refuse(format!(
+                "connection {id} cannot start TLS now (it is blocked, connecting or at its end)"
+            )));
+        }
+        conn.write_out().map_err(|e| socket_error(&e))?;
+        if conn.has_unwritten() {
+            return Err(refuse(format!(
+                "connection {id} still has unwritten bytes; start TLS once they are written"
+            )));
+        }
+        conn.tls = Some(Box::new(session));
+        conn.writing = Writing::Connecting;
+        self.start_handshake(
+            slot_of(id),
+            AfterHandshake::Upgrade,
+            std::time::Instant::now(),
+        );
+        Ok(())
+    }
+
     fn set_timer(&mut self, deadline: u64) -> TimerId {
         self.timers.arm(deadline)
     }
@@ -83,5 +134,19 @@ impl Imports for Net {
 
     fn now(&self) -> u64 {
         Net::now(self)
+    }
+}
+
+impl Net {
+    /// A client session verifying `server_name` against the trust store and `--ca-file`.
+    fn client_session(&self, server_name: &str) -> Result<Session, SocketError> {
+        let config = self.tls.client.as_ref().ok_or_else(|| SocketError {
+            code: ErrorCode::Other,
+            message: "this host has no TLS client configuration".into(),
+        })?;
+        Session::client(config, server_name).map_err(|message| SocketError {
+            code: ErrorCode::InvalidAddress,
+            message,
+        })
     }
 }

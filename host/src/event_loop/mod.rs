@@ -7,6 +7,7 @@
 
 mod accept;
 mod conn;
+mod handshake;
 mod health;
 mod imports;
 mod listen;
@@ -20,6 +21,7 @@ mod timers;
 
 pub use accept::{ACCEPT_BACKOFF, ACCEPT_BATCH};
 pub use conn::{CORK, DISCARD_BYTES, DISCARD_TIME, LINGER, MAX_UNSENT, READ_CHUNK};
+pub use handshake::{DEFAULT_HANDSHAKE_TIMEOUT, TlsSetup};
 pub use listen::{bind, resolve};
 pub use net::Net;
 pub use readiness::Readiness;

@@ -13,7 +13,8 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
 use super::accept::{Admitted, Listeners};
-use super::conn::{Conn, READ_CHUNK, Reading, Writing};
+use super::conn::{AfterHandshake, Conn, READ_CHUNK, Reading, Writing};
+use super::handshake::{TlsSetup, TlsState};
 use super::health::Sniffer;
 use super::slab::{Slab, slot_of};
 use super::socket_error::socket_error;
@@ -21,6 +22,7 @@ use super::timers::Timers;
 use crate::admission::Admission;
 use crate::boundary::{Accepted, ConnId, Event, Failure};
 use crate::policy::ConnectPolicy;
+use crate::tls::{CIPHERTEXT_CHUNK, Session};
 
 /// The sockets and timers of one worker.
 pub struct Net {
@@ -32,12 +34,17 @@ pub struct Net {
     pub(super) to_read: Vec<usize>,
     /// One read buffer for every connection; each event gets a copy of exactly what was read.
     pub(super) read_buf: Box<[u8]>,
+    /// Ciphertext read from TLS connections, before it is decrypted into `read_buf`.
+    pub(super) cipher_buf: Box<[u8]>,
     /// Connections whose cork has bytes to write after the guest call.
     pub(super) corked: Vec<usize>,
     /// Connections the guest closed that still flush their cork or discard their input.
     pub(super) closing: Vec<usize>,
     /// Connections whose first bytes the health-check sniffer still waits for.
     pub(super) sniffing: Vec<usize>,
+    /// Connections in a TLS handshake.
+    pub(super) handshaking: Vec<usize>,
+    pub(super) tls: TlsState,
     pub(super) sniffer: Option<Sniffer>,
     pub(super) timers: Timers,
     pub(super) policy: ConnectPolicy,
@@ -62,9 +69,12 @@ impl Net {
             pending: Vec::new(),
             to_read: Vec::new(),
             read_buf: vec![0u8; READ_CHUNK].into_boxed_slice(),
+            cipher_buf: vec![0u8; CIPHERTEXT_CHUNK].into_boxed_slice(),
             corked: Vec::new(),
             closing: Vec::new(),
             sniffing: Vec::new(),
+            handshaking: Vec::new(),
+            tls: TlsState::from(TlsSetup::default()),
             sniffer: None,
             timers: Timers::default(),
             policy,
@@ -74,12 +84,23 @@ impl Net {
         }
     }
 
-    /// Adds a listener (already bound) and starts watching it.
+    /// Adds a listener (already bound) and starts watching it; a `tls` listener's
+    /// connections go through a handshake before the guest hears of them.
     ///
     /// # Errors
     /// Registering with the poller failed.
-    pub fn add_listener(&mut self, listener: std::net::TcpListener) -> io::Result<()> {
-        self.listeners.add(&self.registry, listener)
+    pub fn add_listener(&mut self, listener: std::net::TcpListener, tls: bool) -> io::Result<()> {
+        self.listeners.add(&self.registry, listener, tls)
+    }
+
+    /// Sets up TLS: the certificates for TLS listeners, the trust for guests' connects.
+    pub fn set_tls(&mut self, setup: TlsSetup) {
+        self.tls = TlsState::from(setup);
+    }
+
+    /// Failed TLS handshakes since the worker started.
+    pub fn failed_handshakes(&self) -> u64 {
+        self.tls.failures.total
     }
 
     /// Answers `GET`/`HEAD` requests for `path` in the host, without entering the guest; a
@@ -158,9 +179,8 @@ impl Net {
             return;
         };
         if conn.writing != Writing::Connecting
-            && !conn.out.is_empty()
-            && conn.write_out().is_ok()
-            && !conn.out.is_empty()
+            && conn.write_out_closing().is_ok()
+            && conn.has_unwritten()
         {
             conn.start_closing(Instant::now());
             self.closing.push(index);
@@ -200,7 +220,7 @@ impl Net {
             };
             match (conn.writing, &conn.reading) {
                 (Writing::Closing { deadline }, _) => {
-                    let flushed = conn.write_out().is_err() || conn.out.is_empty();
+                    let flushed = conn.write_out_closing().is_err() || !conn.has_unwritten();
                     if flushed {
                         self.end(index, now);
                     } else if now >= deadline {
@@ -259,16 +279,22 @@ impl Net {
             .closing
             .iter()
             .chain(&self.sniffing)
+            .chain(&self.handshaking)
             .filter_map(|&index| conns.at(index).and_then(Conn::deadline))
             .min();
         let timer = self
             .timers
             .next_deadline()
             .map(|deadline| self.epoch + Duration::from_nanos(deadline));
-        [deadlines, timer, self.listeners.next_resume()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            deadlines,
+            timer,
+            self.listeners.next_resume(),
+            self.tls.failures.next_report(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Closes every connection and disarms every timer (the guest that knew them is gone).
@@ -281,6 +307,7 @@ impl Net {
         self.corked.clear();
         self.closing.clear();
         self.sniffing.clear();
+        self.handshaking.clear();
         self.timers.clear();
     }
 
@@ -294,6 +321,21 @@ impl Net {
                 && matches!(conn.reading, Reading::Sniffing { .. })
             {
                 self.remove(index);
+            }
+        }
+        for index in std::mem::take(&mut self.handshaking) {
+            if let Some(conn) = self.conns.at(index)
+                && matches!(
+                    conn.reading,
+                    Reading::Handshaking {
+                        then: AfterHandshake::Accept(_),
+                        ..
+                    }
+                )
+            {
+                self.remove(index);
+            } else {
+                self.handshaking.push(index);
             }
         }
         self.pending.push(Event::Draining);
@@ -313,6 +355,7 @@ impl Net {
             socket,
             listener,
             peer,
+            tls,
         } = admitted;
         let local = socket
             .local_addr()
@@ -333,11 +376,30 @@ impl Net {
             listener: u32::try_from(listener).unwrap_or(u32::MAX),
             peer: peer.to_string(),
             local,
+            tls: None,
         };
         let Some(entry) = self.conns.get_mut(conn) else {
             return;
         };
         entry.inbound = true;
+        if tls {
+            let session = self
+                .tls
+                .server
+                .as_ref()
+                .map(|server| Session::server(&server.config));
+            match session {
+                Some(Ok(session)) => {
+                    entry.tls = Some(Box::new(session));
+                    self.start_handshake(slot_of(conn), AfterHandshake::Accept(accepted), now);
+                }
+                _ => {
+                    tracing::error!(worker = self.worker, "a TLS listener without certificates");
+                    self.remove(slot_of(conn));
+                }
+            }
+            return;
+        }
         match &self.sniffer {
             // The first bytes decide: a health check is answered here, anything else goes
             // to the guest with them.
@@ -393,7 +455,7 @@ mod tests {
         let registry = poll.registry().try_clone().expect("registry");
         let mut net = Net::new(registry, ConnectPolicy::default(), Admission::default(), 0);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        net.add_listener(listener).expect("listen");
+        net.add_listener(listener, false).expect("listen");
         let client = StdStream::connect(net.listener_addrs()[0]).expect("connect");
         client
             .set_read_timeout(Some(Duration::from_secs(5)))

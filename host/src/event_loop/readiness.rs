@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use mio::Token;
 
-use super::conn::{Chunk, Reading, Writing};
+use super::conn::{AfterHandshake, Chunk, Reading, Writing};
 use super::health::Sniffed;
 use super::net::Net;
 use crate::boundary::{Event, Received};
@@ -50,6 +50,10 @@ impl Net {
             }
             return;
         }
+        if let Reading::Handshaking { .. } = conn.reading {
+            self.drive_handshake(index, ready);
+            return;
+        }
         if conn.writing == Writing::Connecting {
             if ready.writable || ready.error {
                 self.settle_connect(index);
@@ -84,7 +88,7 @@ impl Net {
         }
         if ready.writable && conn.writing == Writing::Blocked {
             match conn.write_out() {
-                Ok(()) if conn.out.is_empty() => {
+                Ok(()) if !conn.has_unwritten() => {
                     conn.writing = Writing::Ready;
                     self.pending.push(Event::Writable(conn.id));
                 }
@@ -103,6 +107,9 @@ impl Net {
             Ok(None) => {}
         }
         match conn.socket.peer_addr() {
+            Ok(_) if conn.tls.is_some() => {
+                self.start_handshake(index, AfterHandshake::Connect, Instant::now());
+            }
             Ok(_) => {
                 conn.writing = Writing::Ready;
                 conn.readable = true;
@@ -136,7 +143,13 @@ impl Net {
             self.sniff(index);
             return false;
         }
-        match conn.read_chunk(&mut self.read_buf) {
+        let chunk = conn.read_chunk(&mut self.read_buf, &mut self.cipher_buf);
+        // TLS may have something to say back (a key update, an alert): written after the call.
+        if conn.tls.as_ref().is_some_and(|tls| tls.wants_write()) && !conn.corked {
+            conn.corked = true;
+            self.corked.push(index);
+        }
+        match chunk {
             Chunk::Bytes { len, more } => {
                 if more {
                     self.to_read.push(index);
@@ -165,7 +178,17 @@ impl Net {
         let (Some(conn), Some(sniffer)) = (self.conns.at_mut(index), &self.sniffer) else {
             return;
         };
-        match sniffer.sniff(conn, &mut self.read_buf) {
+        let decided = sniffer.sniff(conn, &mut self.read_buf, &mut self.cipher_buf);
+        self.sniffed(index, decided, None);
+    }
+
+    /// Acts on what the sniffer decided; `first` holds the bytes it decided on when they are
+    /// not at the front of the read buffer.
+    pub(super) fn sniffed(&mut self, index: usize, decided: Sniffed, first: Option<Vec<u8>>) {
+        let Some(conn) = self.conns.at_mut(index) else {
+            return;
+        };
+        match decided {
             Sniffed::Waiting => {}
             Sniffed::Gone => self.remove(index),
             Sniffed::HealthCheck => {
@@ -182,7 +205,7 @@ impl Net {
                 }
                 let received = Received {
                     conn: conn.id,
-                    bytes: self.read_buf[..len].to_vec(),
+                    bytes: first.unwrap_or_else(|| self.read_buf[..len].to_vec()),
                 };
                 self.pending.push(Event::Accepted(accepted));
                 self.pending.push(Event::Received(received));

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use mio::{Events, Poll, Token, Waker};
 
+use super::handshake::TlsSetup;
 use super::net::Net;
 use super::readiness::Readiness;
 use super::shutdown::Shutdown;
@@ -41,8 +42,12 @@ pub enum Mode {
 
 /// The sockets and rules of one worker's loop.
 pub struct LoopConfig {
-    /// This worker's listening sockets.
+    /// This worker's listening sockets, plain ones first.
     pub listeners: Vec<std::net::TcpListener>,
+    /// This worker's TLS listening sockets (numbered after the plain ones).
+    pub tls_listeners: Vec<std::net::TcpListener>,
+    /// Certificates for the TLS listeners, trust for the guest's TLS connects.
+    pub tls: TlsSetup,
     /// The outbound connection policy.
     pub policy: ConnectPolicy,
     /// Serve or run.
@@ -80,8 +85,12 @@ pub fn run<G: Exports>(
     );
     net.set_health_path(config.health_path.as_deref(), config.first_bytes_timeout);
     // The worker owns its listening sockets: closing them (on drain) must close the port.
+    net.set_tls(config.tls.clone());
     for listener in std::mem::take(&mut config.listeners) {
-        net.add_listener(listener)?;
+        net.add_listener(listener, false)?;
+    }
+    for listener in std::mem::take(&mut config.tls_listeners) {
+        net.add_listener(listener, true)?;
     }
     config
         .shutdown
@@ -149,6 +158,7 @@ pub fn run<G: Exports>(
         net.fire_timers();
         net.sweep_closing(Instant::now());
         net.sweep_sniffing(Instant::now());
+        net.sweep_handshakes(Instant::now());
         net.read_ready();
     }
 }

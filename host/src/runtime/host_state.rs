@@ -105,6 +105,28 @@ impl net::Host for HostState {
     fn connect(&mut self, address: String) -> Result<u64, types::SocketError> {
         self.imports.get().connect(&address).map_err(Into::into)
     }
+
+    fn connect_tls(
+        &mut self,
+        address: String,
+        server_name: String,
+    ) -> Result<u64, types::SocketError> {
+        self.imports
+            .get()
+            .connect_tls(&address, &server_name)
+            .map_err(Into::into)
+    }
+
+    fn start_tls(
+        &mut self,
+        conn: u64,
+        server_name: Option<String>,
+    ) -> Result<(), types::SocketError> {
+        self.imports
+            .get()
+            .start_tls(conn, server_name.as_deref())
+            .map_err(Into::into)
+    }
 }
 
 impl timers::Host for HostState {

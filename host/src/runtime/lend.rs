@@ -71,6 +71,12 @@ mod tests {
         fn connect(&mut self, _: &str) -> Result<ConnId, SocketError> {
             Err(SocketError::unknown(0))
         }
+        fn connect_tls(&mut self, _: &str, _: &str) -> Result<ConnId, SocketError> {
+            Err(SocketError::unknown(0))
+        }
+        fn start_tls(&mut self, conn: ConnId, _: Option<&str>) -> Result<(), SocketError> {
+            Err(SocketError::unknown(conn))
+        }
         fn set_timer(&mut self, _: u64) -> TimerId {
             self.timers += 1;
             self.timers

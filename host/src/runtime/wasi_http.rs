@@ -234,6 +234,7 @@ mod tests {
             remote_ip: "127.0.0.1".into(),
             protocol: "http".into(),
             host: "example.test:8888".into(),
+            server_name: None,
             start_time: 0,
         };
         let converted = incoming(&request).expect("converts");

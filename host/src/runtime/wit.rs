@@ -42,6 +42,17 @@ impl From<boundary::SocketError> for types::SocketError {
     }
 }
 
+impl From<boundary::TlsInfo> for types::TlsInfo {
+    fn from(info: boundary::TlsInfo) -> Self {
+        Self {
+            version: info.version,
+            cipher_suite: info.cipher_suite,
+            server_name: info.server_name,
+            alpn: info.alpn,
+        }
+    }
+}
+
 impl From<boundary::Event> for types::Event {
     /// Moves the event's strings and bytes; nothing is copied.
     fn from(event: boundary::Event) -> Self {
@@ -52,6 +63,7 @@ impl From<boundary::Event> for types::Event {
                 listener: a.listener,
                 peer: a.peer,
                 local: a.local,
+                tls: a.tls.map(Into::into),
             }),
             E::Received(r) => Self::Received(types::Received {
                 conn: r.conn,
@@ -60,6 +72,10 @@ impl From<boundary::Event> for types::Event {
             E::EndOfStream(conn) => Self::EndOfStream(conn),
             E::Writable(conn) => Self::Writable(conn),
             E::Connected(conn) => Self::Connected(conn),
+            E::Secured(s) => Self::Secured(types::Secured {
+                conn: s.conn,
+                tls: s.tls.into(),
+            }),
             E::Failed(f) => Self::Failed(types::Failure {
                 conn: f.conn,
                 error: f.error.into(),
