@@ -367,14 +367,14 @@ fn sighup_reloads_certificates_and_keeps_open_connections() {
     let new = pki.issue("server", &["localhost"]);
     assert_ne!(old, new);
     server.signal("HUP");
-    server.wait_stderr("TLS certificates reloaded");
+    server.wait_stderr("SIGHUP: reloaded TLS certificates");
     let fresh = tls_connect(server.addr, &config, "localhost");
     assert_eq!(fresh.conn.peer_certificates().expect("certs")[0], new);
     assert_eq!(get(&mut kept, "/after").0, "HTTP/1.1 200 OK");
     // A broken file keeps the certificates in use.
     std::fs::write(pki.path("server.pem"), "not a certificate").expect("write");
     server.signal("HUP");
-    server.wait_stderr("keeping the current TLS certificates");
+    server.wait_stderr("TLS certificates not reloaded, keeping the old ones");
     let after = tls_connect(server.addr, &config, "localhost");
     assert_eq!(after.conn.peer_certificates().expect("certs")[0], new);
 }
@@ -536,4 +536,22 @@ fn the_health_path_is_answered_by_the_host_over_tls() {
     let (status, body) = get(&mut stream, "/other");
     assert_eq!(status, "HTTP/1.1 200 OK");
     assert!(body.contains(r#""path": "/other""#), "{body}");
+}
+
+#[test]
+fn tls_flags_come_from_a_config_file_with_paths_relative_to_it() {
+    let pki = Pki::new("config");
+    pki.issue("server", &["localhost"]);
+    // The TLS flags are keys like any other: the config code knows no flag by name.
+    let text = format!(
+        "listen-tls = [\"127.0.0.1:0\"]\ntls-cert = [\"server.pem\"]\ntls-key = [\"server.key\"]\ntls-handshake-timeout = \"5s\"\n\n[[handler]]\ncomponent = {:?}\n",
+        guest_arg("inspect")
+    );
+    let path = pki.path("eddy.toml");
+    std::fs::write(&path, text).expect("write config");
+    let server = Eddy::serve(&["--config", &path.display().to_string()]);
+    let mut stream = tls_connect(server.addr, &pki.client(), "localhost");
+    let (status, body) = get(&mut stream, "/from-file");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(body.contains(r#""protocol": "https""#), "{body}");
 }

@@ -13,6 +13,7 @@ pub mod event_loop;
 pub mod fd_limit;
 pub mod guests;
 pub mod policy;
+pub mod reload;
 pub mod runtime;
 pub mod tls;
 pub mod worker;

@@ -9,7 +9,7 @@ use crate::admission::Admission;
 use crate::boundary::{Crossings, Exports as _};
 use crate::event_loop::{self, LoopConfig, Mode, Net, Shutdown, TlsSetup};
 use crate::policy::ConnectPolicy;
-use crate::runtime::{Guest, Limits, PluginProgram, PluginSettings, Plugins, Program};
+use crate::runtime::{Guest, HandlerTable, Limits, PluginSettings, Plugins, Program};
 
 /// Everything one worker needs.
 pub struct WorkerConfig {
@@ -33,8 +33,8 @@ pub struct WorkerConfig {
     pub mode: Mode,
     /// The worker's index, for log lines.
     pub index: usize,
-    /// Plugin handlers the guest may call, in `--handler` order.
-    pub plugins: Vec<PluginProgram>,
+    /// Plugin handlers the guest may call, in `--handler` order (swapped on a reload).
+    pub plugins: Arc<HandlerTable>,
     /// How plugin instances are run.
     pub plugin_settings: PluginSettings,
     /// Limit on the server guest's own time in one call.
@@ -80,7 +80,7 @@ pub fn run_worker(mut config: WorkerConfig) -> anyhow::Result<(u8, Crossings)> {
 /// # Errors
 /// The guest or a plugin cannot be instantiated, or the guest's `start` fails.
 pub fn trial_start(config: &WorkerConfig) -> anyhow::Result<Option<u8>> {
-    for plugin in &config.plugins {
+    for plugin in config.plugins.current().1.iter() {
         plugin.trial(&config.plugin_settings)?;
     }
     let guest = event_loop::trial(

@@ -74,6 +74,11 @@ impl fmt::Display for ByteSize {
     }
 }
 
+/// The prefix of the start options that carry a config file's `[guest]` table
+/// (`guest.NAME`): the guest program's own settings, which its `OptionParser` reads. Keys
+/// with it are not part of [`Options`] and are skipped by [`Options::parse`].
+pub const GUEST_OPTION_PREFIX: &str = "guest.";
+
 /// Default of `max-buffer-size`: past it a stream closes with `BufferFull`. Tornado's
 /// 100 MiB is far too much for a sandbox whose memory never shrinks.
 pub const DEFAULT_MAX_BUFFER_SIZE: ByteSize = ByteSize::mib(1);

@@ -14,6 +14,7 @@
 extern crate self as eddy_plugin;
 
 pub mod bindings;
+pub mod config;
 
 pub use eddy_http as http;
 pub use eddy_http::{

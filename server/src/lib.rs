@@ -4,10 +4,14 @@
 //! `You requested /the/uri`. With `--handler [REGEX=]COMPONENT`, the host passes one `route`
 //! option per plugin, in order; a request goes to the first plugin whose regex matches its
 //! whole path (404 when none does), through the host's `eddy:http/plugins` import.
+//!
+//! It has no options of its own: `eddy serve -- --help` says so and exits 0, and any other
+//! argument stops start-up with one line.
 
 mod bindings;
 
 use eddy_guest::http::{Request, Response};
+use eddy_guest::options::{CommandLine, OptionParser};
 use eddy_guest::{Level, ResponseWriter, StreamingHandler, log, serve_http, serve_http_streaming};
 use regex::Regex;
 
@@ -66,7 +70,26 @@ impl StreamingHandler for Plugins {
     }
 }
 
-fn main(_args: Vec<String>) -> Result<(), String> {
+/// What `eddy serve -- --help` shows above the (empty) list of the guest's own options.
+const ABOUT: &str = "The default HTTP server guest of eddy. It takes no options of its own: its \
+HTTP settings are eddy serve's flags (see eddy serve --help).\n";
+
+fn main(args: Vec<String>) -> Result<(), String> {
+    // No options of its own, but `--help` and a one-line refusal of anything else, as every
+    // guest that uses `eddy_guest::options`.
+    let mut options = OptionParser::new();
+    match options.parse_config_and_command_line(&args)? {
+        CommandLine::Help(text) => {
+            eddy_guest::print(format!("{ABOUT}{text}").as_bytes());
+            eddy_guest::stop(0);
+            return Ok(());
+        }
+        CommandLine::Run(rest) => {
+            if let Some(extra) = rest.first() {
+                return Err(format!("unexpected argument {extra:?} (see --help)"));
+            }
+        }
+    }
     let routes = eddy_guest::options()
         .routes
         .iter()

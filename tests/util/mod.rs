@@ -127,9 +127,17 @@ impl Eddy {
     /// a large component takes a while).
     #[track_caller]
     pub fn serve_within(args: &[&str], limit: Duration) -> Self {
+        Self::serve_with_env(args, &[], limit)
+    }
+
+    /// Starts `eddy serve ARGS...` with the environment variables `env` added, and waits up
+    /// to `limit` until it listens.
+    #[track_caller]
+    pub fn serve_with_env(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_eddy"))
             .arg("serve")
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -14,6 +14,9 @@
 //! cargo run -- run target/guests/echo.wasm -- --help
 //! ```
 //!
+//! or, from a config file (`eddy serve --config eddy.toml`), in its `[guest]` table:
+//! `max-line = "1KiB"` (an argument after `--` wins over it).
+//!
 //! `--max-line` is the longest line accepted (default 64 KiB); a longer line closes that
 //! connection only. A bad value stops start-up with one line naming the option.
 
@@ -54,8 +57,9 @@ fn main(args: Vec<String>) -> Result<(), String> {
         DEFAULT_MAX_LINE,
         "the longest line echoed; a longer one closes its connection",
     );
-    // `--help` prints the options and stops the program with exit code 0.
-    let Some(rest) = options.parse_command_line(&args)?.or_show_help() else {
+    // A config file's `[guest]` table, then the arguments; `--help` prints the options and
+    // stops the program with exit code 0.
+    let Some(rest) = options.parse_config_and_command_line(&args)?.or_show_help() else {
         return Ok(());
     };
     if let Some(extra) = rest.first() {

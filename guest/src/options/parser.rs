@@ -204,6 +204,33 @@ impl OptionParser {
         Ok(())
     }
 
+    /// Parses the host's `[guest]` pairs (a config file's table, passed as `guest.NAME`
+    /// start options), then the arguments: Tornado's `parse_config_file` and
+    /// `parse_command_line` in one call, arguments over the file over defaults.
+    ///
+    /// # Errors
+    /// As [`parse_pairs`](Self::parse_pairs) (an unknown name says it is from the config
+    /// file) and [`parse_command_line`](Self::parse_command_line).
+    pub fn parse_config_and_command_line<I, S>(&mut self, args: I) -> Result<CommandLine, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let pairs = crate::runtime::raw_options()
+            .into_iter()
+            .filter_map(|(name, value)| {
+                name.strip_prefix(eddy_options::GUEST_OPTION_PREFIX)
+                    .map(|name| (name.to_owned(), value))
+            });
+        self.parse_pairs(pairs).map_err(|error| match error {
+            Error::Unknown { name } => Error::Unknown {
+                name: format!("{name} in the config file's [guest] table"),
+            },
+            other => other,
+        })?;
+        self.parse_command_line(args)
+    }
+
     /// The value of option `name`, or `None` if no option of that name and type is defined.
     pub fn get<T: OptionType>(&self, name: &str) -> Option<T> {
         let index = self.find(&normalize(name))?;
@@ -549,6 +576,40 @@ mod tests {
         assert_eq!(host.0.borrow().stopped, None);
         assert_eq!(CommandLine::Help("Options:\n".into()).or_show_help(), None);
         assert_eq!(host.0.borrow().stopped, Some(0));
+    }
+
+    #[test]
+    fn the_hosts_guest_pairs_sit_between_defaults_and_arguments() {
+        let host = crate::testing::FakeHost::install();
+        let options = [
+            ("guest.port", "7000"),
+            ("guest.idle_timeout", "2m"),
+            ("max-buffer-size", "4096"),
+        ];
+        let options = options.map(|(k, v)| (k.to_owned(), v.to_owned())).to_vec();
+        crate::runtime::install(std::rc::Rc::new(host), options).expect("options");
+        let mut options = OptionParser::new();
+        let port = options.define("port", 8888u16, "port");
+        let idle = options.define("idle-timeout", Duration::from_secs(1), "idle");
+        let parsed = options.parse_config_and_command_line(["--port=9000"]);
+        assert_eq!(parsed, Ok(CommandLine::Run(Vec::new())));
+        assert_eq!(options[port], 9000, "the argument wins");
+        assert_eq!(
+            options[idle],
+            Duration::from_secs(120),
+            "the file's pair applies"
+        );
+
+        let mut strict = OptionParser::new();
+        strict.define("port", 1u16, "port");
+        let error = strict.parse_config_and_command_line(Vec::<String>::new());
+        assert_eq!(
+            error.map_err(|e| e.to_string()),
+            Err(
+                "unknown option idle_timeout in the config file's [guest] table (see --help)"
+                    .into()
+            )
+        );
     }
 
     #[test]

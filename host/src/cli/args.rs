@@ -124,6 +124,14 @@ pub(super) struct ServeArgs {
     /// liveness check for load balancers that works even when plugins misbehave).
     #[arg(long, value_name = "PATH", env = "EDDY_HEALTH_PATH", value_parser = parse_health_path)]
     pub(super) health_path: Option<String>,
+    /// A TOML file with any of these flags (long names as keys), `[[handler]]` tables and
+    /// the `[guest]` and `[plugins.NAME]` settings; flags and environment variables win over
+    /// it. SIGHUP re-reads its handlers.
+    #[arg(long, value_name = "FILE", env = "EDDY_CONFIG")]
+    pub(super) config: Option<PathBuf>,
+    /// What the config file holds beyond flags (filled in by `config_merge`).
+    #[arg(skip)]
+    pub(super) file: super::config_file::Extras,
     #[command(flatten)]
     pub(super) guest: GuestOptions,
     #[command(flatten)]

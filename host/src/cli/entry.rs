@@ -6,21 +6,28 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::Parser as _;
 
 use super::args::{Cli, Command, LogFormat, RunArgs};
+use super::config_merge::{self, Refusal};
 use super::guest_options::start_options;
 use super::serve::serve;
 use super::tls_flags::tls_setup;
 use crate::admission::Admission;
 use crate::event_loop::{Mode, Shutdown};
 use crate::policy::ConnectPolicy;
-use crate::runtime::{self, PluginSettings, Program};
+use crate::runtime::{self, HandlerTable, PluginSettings, Program};
 use crate::worker::{self, WorkerConfig};
 
 /// Parses the command line, runs it, and turns any error into one line on stderr.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match config_merge::parse_from(std::env::args_os().collect()) {
+        Ok(cli) => cli,
+        Err(Refusal::Clap(error)) => error.exit(),
+        Err(Refusal::File(line)) => {
+            eprintln!("eddy: {line}");
+            return ExitCode::from(2);
+        }
+    };
     init_logging(cli.log_format);
     match run(cli) {
         Ok(code) => ExitCode::from(code),
@@ -90,7 +97,7 @@ fn run_program(args: RunArgs) -> anyhow::Result<u8> {
         policy: ConnectPolicy::new(&args.guest.allow_connect)?,
         mode: Mode::Run,
         index: 0,
-        plugins: Vec::new(),
+        plugins: HandlerTable::new(Vec::new()),
         plugin_settings: PluginSettings::default(),
         guest_timeout: args.guest.guest_timeout,
         admission: Admission::default(),

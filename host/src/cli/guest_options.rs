@@ -4,7 +4,9 @@
 
 use std::net::SocketAddr;
 
-use eddy_options::{ByteSize, DEFAULT_HOST, HttpOptions, Options, Setting, StreamOptions};
+use eddy_options::{
+    ByteSize, DEFAULT_HOST, GUEST_OPTION_PREFIX, HttpOptions, Options, Setting, StreamOptions,
+};
 
 use super::args::{GuestOptions, HttpFlags};
 
@@ -68,6 +70,14 @@ pub(super) fn start_options(
         routes: serve.routes.to_vec(),
     }
     .encode()
+}
+
+/// The config file's `[guest]` pairs as start options, `guest.NAME`: the guest's own
+/// settings (`eddy_guest::options`), which its arguments after `--` override.
+pub(super) fn guest_pairs(pairs: &[(String, String)]) -> impl Iterator<Item = (String, String)> {
+    pairs
+        .iter()
+        .map(|(name, value)| (format!("{GUEST_OPTION_PREFIX}{name}"), value.clone()))
 }
 
 /// The body budget of a worker: `--body-budget`, or a quarter of `--max-memory`.

@@ -8,13 +8,15 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 
 use super::args::ServeArgs;
-use super::guest_options::{ServeOptions, body_budget, start_options};
-use super::setup::{compile_plugins, load};
-use super::tls_flags::{reload_on_sighup, tls_setup};
+use super::guest_options::{ServeOptions, body_budget, guest_pairs, start_options};
+use super::reload_handlers::HandlerReload;
+use super::setup::{compile_plugins, load, read_plugins};
+use super::tls_flags::{certificates_hook, tls_setup};
 use crate::admission::Admission;
 use crate::event_loop::{self, Mode, Shutdown};
 use crate::policy::ConnectPolicy;
-use crate::runtime;
+use crate::reload::Reloader;
+use crate::runtime::{self, HandlerTable};
 use crate::worker::{self, WorkerConfig};
 
 /// Where `serve` listens when no listener is given.
@@ -27,7 +29,8 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         tracing::debug!("open-file limit: {limit}");
     }
     let engine = runtime::engine()?;
-    let plugin_files = args.plugins.read()?;
+    let handlers = args.plugins.handlers(&args.file);
+    let plugin_files = read_plugins(&handlers, &args.file)?;
     let program = load(&engine, args.component.as_ref())?;
     let policy = ConnectPolicy::new(&args.guest.allow_connect)?;
     let (plugins, routes) = compile_plugins(&engine, plugin_files)?;
@@ -48,6 +51,7 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         || thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
         usize::from,
     );
+    let table = HandlerTable::new(plugins.clone());
     let shutdown = Arc::new(Shutdown::default());
     let admission = Admission::new(
         args.max_connections
@@ -58,7 +62,7 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         args: args.args.clone(),
         options,
         limits: limits.clone(),
-        plugins: plugins.clone(),
+        plugins: table.clone(),
         plugin_settings: plugin_settings.clone(),
         guest_timeout: args.guest.guest_timeout,
         admission: admission.clone(),
@@ -73,7 +77,8 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         index,
     };
     // What can never work is refused before anything listens: bad routes, limits too small.
-    let trial_options = start_options(&args.guest, Some(&guest_options));
+    let mut trial_options = start_options(&args.guest, Some(&guest_options));
+    trial_options.extend(guest_pairs(&args.file.guest));
     if let Some(code) = worker::trial_start(&worker_config(0, trial_options))? {
         // The program stopped itself while starting (`-- --help`): nothing to serve.
         return Ok(code);
@@ -85,9 +90,26 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         );
     }
     watch_signals(shutdown.clone(), args.drain_timeout)?;
+    // SIGHUP must never end the process, whether or not anything can be reloaded.
+    let mut reloader = Reloader::default();
     if let Some(server) = &server_tls {
-        reload_on_sighup(server.certificates.clone())?;
+        reloader.add(certificates_hook(server.certificates.clone()));
     }
+    // Only the file's own handlers are reloaded; `--handler` flags replace them for good.
+    if let Some(path) = &args.file.path
+        && args.plugins.handlers.is_empty()
+    {
+        let started: Vec<_> = handlers.into_iter().zip(plugins).collect();
+        let reload = HandlerReload::new(
+            path.clone(),
+            engine.clone(),
+            plugin_settings.clone(),
+            table.clone(),
+            &started,
+        );
+        reloader.add(reload.hook());
+    }
+    reloader.watch()?;
     let plain: &[String] = if args.listen.is_empty() && args.tls.listen_tls.is_empty() {
         &[DEFAULT_LISTEN.to_owned()]
     } else {
@@ -113,7 +135,8 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         }
         per_address.push((sockets, secure));
     }
-    let options = start_options(&args.guest, Some(&guest_options));
+    let mut options = start_options(&args.guest, Some(&guest_options));
+    options.extend(guest_pairs(&args.file.guest));
     let handles: Vec<_> = (0..workers)
         .map(|index| {
             let mut config = worker_config(index, options.clone());

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, anyhow};
 
 use super::args::{GuestOptions, PluginOptions};
+use super::config_file::{Extras, HandlerEntry};
 use super::parse::split_handler;
 use crate::guests;
 use crate::runtime::{self, PluginProgram, PluginSettings, Program};
@@ -16,28 +17,56 @@ pub(super) struct PluginFile {
     pattern: String,
     name: String,
     bytes: Vec<u8>,
+    config: Vec<(String, String)>,
 }
 
 impl PluginOptions {
-    /// Reads every plugin and checks its import and export names, which takes milliseconds,
-    /// so a wrong file is refused before anything is compiled.
-    pub(super) fn read(&self) -> anyhow::Result<Vec<PluginFile>> {
+    /// The handlers: `--handler` flags, or else the config file's `[[handler]]` tables.
+    pub(super) fn handlers(&self, file: &Extras) -> Vec<HandlerEntry> {
+        if self.handlers.is_empty() {
+            return file.handlers.clone();
+        }
         self.handlers
             .iter()
             .map(|spec| {
-                let (pattern, path) = split_handler(spec);
-                let bytes = std::fs::read(&path)
-                    .with_context(|| format!("cannot read plugin {}", path.display()))?;
-                let name = path.display().to_string();
-                runtime::check_plugin(&bytes, &name)?;
-                Ok(PluginFile {
-                    pattern,
+                let (route, component) = split_handler(spec);
+                let name = component
+                    .file_stem()
+                    .map_or_else(String::new, |stem| stem.to_string_lossy().into_owned());
+                HandlerEntry {
+                    route,
+                    component,
                     name,
-                    bytes,
-                })
+                    line: 0,
+                }
             })
             .collect()
     }
+}
+
+/// Reads every plugin and checks its import and export names, which takes milliseconds,
+/// so a wrong file is refused before anything is compiled. Each gets its `[plugins.NAME]`
+/// settings.
+pub(super) fn read_plugins(
+    handlers: &[HandlerEntry],
+    file: &Extras,
+) -> anyhow::Result<Vec<PluginFile>> {
+    handlers
+        .iter()
+        .map(|handler| {
+            let path = &handler.component;
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("cannot read plugin {}", path.display()))?;
+            let name = path.display().to_string();
+            runtime::check_plugin(&bytes, &name)?;
+            Ok(PluginFile {
+                pattern: handler.route.clone(),
+                name,
+                bytes,
+                config: file.plugins.get(&handler.name).cloned().unwrap_or_default(),
+            })
+        })
+        .collect()
 }
 
 /// Compiles the plugins; returns them with their route patterns, in `--handler` order.
@@ -48,7 +77,9 @@ pub(super) fn compile_plugins(
     let mut programs = Vec::new();
     let mut routes = Vec::new();
     for file in files {
-        programs.push(PluginProgram::from_bytes(engine, &file.bytes, &file.name)?);
+        programs.push(
+            PluginProgram::from_bytes(engine, &file.bytes, &file.name)?.with_config(file.config),
+        );
         routes.push(file.pattern);
     }
     Ok((programs, routes))

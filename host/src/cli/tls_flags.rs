@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::Args;
 
 use super::parse::parse_duration;
 use crate::event_loop::TlsSetup;
+use crate::reload::Hook;
 use crate::tls::{CertPair, Certificates, ServerTls, client_config};
 
 /// TLS, terminated by the host.
@@ -95,25 +95,12 @@ pub(super) fn tls_setup(
     })
 }
 
-/// Reloads the certificates on every SIGHUP: new handshakes get the new ones, open
+/// The SIGHUP hook that reloads the certificates: new handshakes get the new ones, open
 /// connections keep theirs, and a broken file keeps the old ones (one line says why).
-///
-/// # Errors
-/// The signal handler cannot be installed.
-pub(super) fn reload_on_sighup(certificates: Arc<Certificates>) -> anyhow::Result<()> {
-    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])
-        .context("cannot install the SIGHUP handler")?;
-    std::thread::Builder::new()
-        .name("eddy-tls-reload".into())
-        .spawn(move || {
-            for _ in signals.forever() {
-                match certificates.reload() {
-                    Ok(()) => tracing::info!("SIGHUP: TLS certificates reloaded"),
-                    Err(error) => {
-                        tracing::error!("SIGHUP: keeping the current TLS certificates: {error:#}")
-                    }
-                }
-            }
-        })?;
-    Ok(())
+pub(super) fn certificates_hook(certificates: Arc<Certificates>) -> Hook {
+    Hook::new("TLS certificates", move || {
+        certificates
+            .reload()
+            .map(|()| "new handshakes use them".to_owned())
+    })
 }

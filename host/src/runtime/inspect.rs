@@ -121,7 +121,7 @@ pub fn check(shape: &Shape, expected: &[Kind]) -> Result<Kind, String> {
         let given = match kind {
             Kind::Server => "eddy:io and eddy:http/plugins",
             Kind::EddyPlugin | Kind::WasiHttpPlugin => {
-                "eddy:http/connection, WASI 0.2 and wasi:http 0.2"
+                "eddy:http/connection, WASI 0.2, wasi:http 0.2 and wasi:config/store 0.2.0-rc.1"
             }
         };
         return Err(format!(
@@ -149,6 +149,7 @@ fn is_given(kind: Kind, name: &str) -> bool {
                 ]
                 .iter()
                 .any(|package| name.starts_with(package) && name.contains("@0.2."))
+                || name == "wasi:config/store@0.2.0-rc.1"
         }
     }
 }

@@ -9,6 +9,7 @@ mod cache;
 mod compile;
 mod engine;
 mod guest;
+mod handler_table;
 mod host_state;
 mod inspect;
 mod lend;
@@ -30,6 +31,7 @@ pub use cache::{default_cache_dir, set_cache_dir};
 pub use compile::{check_plugin, component_imports};
 pub use engine::{EPOCH_TICK, engine};
 pub use guest::{DEFAULT_GUEST_TIMEOUT, Guest};
+pub use handler_table::HandlerTable;
 pub use host_state::HostState;
 pub use limits::{
     DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORIES, DEFAULT_MAX_MEMORY, DEFAULT_MAX_TABLE_ELEMENTS,

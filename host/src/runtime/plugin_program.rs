@@ -1,6 +1,7 @@
 //! One plugin component, compiled and linked once, and its instances: each in its own
 //! `Store` with its own limits, WASI that grants nothing but clocks, random and logged
-//! output, and `wasi:http` whose outbound requests are denied unless allowed.
+//! output, `wasi:http` whose outbound requests are denied unless allowed, and
+//! `wasi:config/store` with the plugin's own settings.
 //!
 //! Two kinds of plugin are run: `eddy:http/handler` (whole request in, whole response out)
 //! and the standard `wasi:http/incoming-handler` 0.2.x. Both get the same linker, so an
@@ -12,6 +13,7 @@ use std::time::Duration;
 use anyhow::anyhow;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
+use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
 use wasmtime_wasi_http::WasiHttpCtx;
 use wasmtime_wasi_http::p2::bindings::sync::{Proxy, ProxyPre};
 
@@ -100,6 +102,7 @@ enum Pre {
 pub struct PluginProgram {
     name: Arc<str>,
     pre: Pre,
+    config: Arc<WasiConfigVariables>,
 }
 
 impl PluginProgram {
@@ -131,6 +134,8 @@ impl PluginProgram {
             &mut linker,
             |state| state,
         )?;
+        wasmtime_wasi_config::add_to_linker(&mut linker, config_view)
+            .map_err(|e| anyhow!("{e}"))?;
         let instance_pre = linker
             .instantiate_pre(component)
             .map_err(|e| anyhow!("{name} imports something plugins are not given: {e}"))?;
@@ -146,7 +151,16 @@ impl PluginProgram {
         Ok(Self {
             name: name.into(),
             pre,
+            config: Arc::default(),
         })
+    }
+
+    /// Gives the plugin its settings (a config file's `[plugins.NAME]` table), which it
+    /// reads through `wasi:config/store`.
+    #[must_use]
+    pub fn with_config(mut self, pairs: Vec<(String, String)>) -> Self {
+        self.config = Arc::new(pairs.into_iter().collect());
+        self
     }
 
     /// The plugin's name (its path).
@@ -171,6 +185,7 @@ impl PluginProgram {
             ),
             table: ResourceTable::new(),
             server_name: None,
+            config: self.config.clone(),
         };
         let engine = match &self.pre {
             Pre::Eddy(pre) => pre.engine(),
@@ -206,6 +221,11 @@ impl PluginProgram {
             .map(drop)
             .map_err(|error| anyhow!("plugin {} cannot be instantiated: {error}", self.name))
     }
+}
+
+/// The `wasi:config/store` view of a plugin's Store: its own settings.
+fn config_view(state: &mut PluginState) -> WasiConfig<'_> {
+    WasiConfig::from(&*state.config)
 }
 
 /// The exports of one instance.

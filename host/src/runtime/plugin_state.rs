@@ -1,6 +1,9 @@
 //! What a plugin's `Store` holds, and the WASI and `wasi:http` views wasmtime reads it by.
 
+use std::sync::Arc;
+
 use wasmtime::component::ResourceTable;
+use wasmtime_wasi_config::WasiConfigVariables;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::limits::Limiter;
@@ -16,6 +19,8 @@ pub struct PluginState {
     pub(super) table: ResourceTable,
     /// The TLS server name (SNI) of the request being handled (`eddy:http/connection`).
     pub(super) server_name: Option<String>,
+    /// The plugin's `[plugins.NAME]` settings, read through `wasi:config/store`.
+    pub(super) config: Arc<WasiConfigVariables>,
 }
 
 impl wasmtime_wasi::WasiView for PluginState {

@@ -8,14 +8,31 @@
 //! `unavailable` (503) meanwhile. Each trap is one log record (reason, then backtrace);
 //! past one a second per plugin, records are held back and counted in the next one.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::handler_table::HandlerTable;
 use super::plugin_program::{Bindings, Isolation, Live, PluginProgram, PluginSettings};
 use super::trap::TrapReport;
 use super::wasi_http::{self, CallError};
 
 use super::server_wit::eddy::http::plugins::PluginError;
 use super::server_wit::eddy::http::types::{Request, Response};
+
+/// Fresh slots for `programs`: no instance yet, no failures.
+fn slots(programs: &[PluginProgram]) -> Vec<Slot> {
+    programs
+        .iter()
+        .map(|program| Slot {
+            program: program.clone(),
+            live: None,
+            failures: 0,
+            retry_at: None,
+            last_report: None,
+            unreported: 0,
+        })
+        .collect()
+}
 
 /// The longest a crash-looping plugin waits before its next instance.
 pub const MAX_PLUGIN_BACKOFF: Duration = Duration::from_secs(5);
@@ -40,26 +57,30 @@ pub struct Plugins {
     slots: Vec<Slot>,
     settings: PluginSettings,
     instantiations: u64,
+    table: Arc<HandlerTable>,
+    /// The table's generation the slots were made from.
+    generation: u64,
 }
 
 impl Plugins {
     /// The worker's plugins, not yet instantiated (each is on its first request).
-    pub fn new(programs: &[PluginProgram], settings: &PluginSettings) -> Self {
-        let slots = programs
-            .iter()
-            .map(|program| Slot {
-                program: program.clone(),
-                live: None,
-                failures: 0,
-                retry_at: None,
-                last_report: None,
-                unreported: 0,
-            })
-            .collect();
+    pub fn new(table: &Arc<HandlerTable>, settings: &PluginSettings) -> Self {
+        let (generation, programs) = table.current();
         Self {
-            slots,
+            slots: slots(&programs),
             settings: settings.clone(),
             instantiations: 0,
+            table: table.clone(),
+            generation,
+        }
+    }
+
+    /// Starts over with the table's new plugins when it was swapped since the last call.
+    fn follow_table(&mut self) {
+        if self.table.generation() != self.generation {
+            let (generation, programs) = self.table.current();
+            self.slots = slots(&programs);
+            self.generation = generation;
         }
     }
 
@@ -80,6 +101,7 @@ impl Plugins {
         request: &Request,
         server_name: Option<String>,
     ) -> Result<Response, PluginError> {
+        self.follow_table();
         let index = usize::try_from(index).unwrap_or(usize::MAX);
         let Some(slot) = self.slots.get_mut(index) else {
             return Err(PluginError::UnknownPlugin);

@@ -3,6 +3,7 @@
 //!
 //! - `/file?path=P`: read a file; `/dir`: list `/`;
 //! - `/env`: read the environment; `/socket?addr=A`: open a TCP connection;
+//! - `/config?key=K`: read setting K of its `[plugins.wasi-probe]` table (`wasi:config`);
 //! - `/clock`: read the wall clock; `/print`: write a line to stdout and stderr.
 
 use std::io::Read;
@@ -26,6 +27,7 @@ fn probe(request: &Request) -> Response {
             let mut buf = [0u8; 16];
             stream.read(&mut buf).unwrap_or(0)
         })),
+        "/config" => format!("{:?}", eddy_plugin::config::get(&arg("key"))),
         "/clock" => outcome(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
