@@ -232,22 +232,27 @@ for p in paths:
 print(s.version())
 "#;
 
-#[test]
-fn python_ssl_and_h11_get_pipelined_responses() {
-    let pki = Pki::new("python");
-    pki.issue("server", &["localhost"]);
-    let server = serve_tls(&pki, &["server"], &[]);
+/// Runs a Python client `script` with the CA file and the port as its arguments; returns
+/// what it printed.
+fn python(script: &str, pki: &Pki, port: u16) -> String {
     let output = Command::new("python3")
-        .args(["-c", PYTHON_PIPELINE, &pki.ca_file()])
-        .arg(server.addr.port().to_string())
+        .args(["-c", script, &pki.ca_file(), &port.to_string()])
         .output()
         .expect("run python3");
-    let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
         "python failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn python_ssl_and_h11_get_pipelined_responses() {
+    let pki = Pki::new("python");
+    pki.issue("server", &["localhost"]);
+    let server = serve_tls(&pki, &["server"], &[]);
+    let stdout = python(PYTHON_PIPELINE, &pki, server.addr.port());
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 4, "{stdout}");
     for (line, path) in lines.iter().zip(["/p1", "/p2", "/p3"]) {
@@ -486,18 +491,8 @@ fn start_tls_upgrades_plaintext_connections_on_both_sides() {
     ];
     args.extend(pki.cert_flags("server"));
     let server = Eddy::serve(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    let port = server.addr.port().to_string();
     // The server side, with Python's ssl as the client.
-    let output = Command::new("python3")
-        .args(["-c", PYTHON_STARTTLS, &pki.ca_file(), &port])
-        .output()
-        .expect("run python3");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = python(PYTHON_STARTTLS, &pki, server.addr.port());
     assert_eq!(stdout, "220 ready\nTLSv1.3 hello\n");
     // The client side: the same guest run as a program against the server.
     let addr = server.addr.to_string();
