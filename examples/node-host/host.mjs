@@ -234,6 +234,15 @@ const pluginImports = {
   callSecure(plugin, request, _serverName) {
     return pluginImports.call(plugin, request);
   },
+  // One route, every path: everything goes to the JavaScript handler. The result sits inside
+  // an option here, so it is a tagged value rather than a throw.
+  dispatch(request, _serverName) {
+    try {
+      return { tag: "ok", val: handle(request) };
+    } catch (error) {
+      return { tag: "err", val: { tag: "trapped", val: String(error?.stack ?? error) } };
+    }
+  },
 };
 
 // ---- start ------------------------------------------------------------------------------

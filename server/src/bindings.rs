@@ -14,9 +14,9 @@ wit_bindgen::generate!({
 pub use eddy::http::plugins::PluginError;
 use eddy::http::{plugins, types};
 
-/// Calls plugin number `plugin` with `request`, moving its strings, headers and body into
-/// the record.
-pub fn call(plugin: u32, request: Request) -> Result<Response, PluginError> {
+/// Hands `request` to the host's router, moving its strings, headers and body into the
+/// record; `None` when no route matches.
+pub fn dispatch(request: Request) -> Option<Result<Response, PluginError>> {
     let record = types::Request {
         version: request.version.as_str().to_owned(),
         headers: request.headers.into(),
@@ -31,13 +31,10 @@ pub fn call(plugin: u32, request: Request) -> Result<Response, PluginError> {
         start_time: request.start_time,
     };
     // Over TLS the plugin may ask for the server name (SNI) during the call.
-    let response = match request.server_name {
-        Some(name) => plugins::call_secure(plugin, &record, Some(&name))?,
-        None => plugins::call(plugin, &record)?,
-    };
-    Ok(Response {
+    let answer = plugins::dispatch(&record, request.server_name.as_deref())?;
+    Some(answer.map(|response| Response {
         status: response.status,
         headers: HeaderMap::from(response.headers),
         body: response.body,
-    })
+    }))
 }

@@ -2,8 +2,9 @@
 //!
 //! With no `--handler`, it answers every request like Tornado's HTTPServer seed example:
 //! `You requested /the/uri`. With `--handler [REGEX=]COMPONENT`, the host passes one `route`
-//! option per plugin, in order; a request goes to the first plugin whose regex matches its
-//! whole path (404 when none does), through the host's `eddy:http/plugins` import.
+//! option per plugin, in order, and every request goes to `eddy:http/plugins.dispatch`: the
+//! host calls the first plugin whose regex matches the whole path in its current handler
+//! table (404 when none does), so a reload can change the routes under a running guest.
 //!
 //! It has no options of its own: `eddy serve -- --help` says so and exits 0, and any other
 //! argument stops start-up with one line.
@@ -13,50 +14,44 @@ mod bindings;
 use eddy_guest::http::{Request, Response};
 use eddy_guest::options::{CommandLine, OptionParser};
 use eddy_guest::{Level, ResponseWriter, StreamingHandler, log, serve_http, serve_http_streaming};
-use regex::Regex;
 
 /// The seed example of Tornado's HTTPServer.
 fn you_requested(request: &Request) -> Response {
     Response::text(200, format!("You requested {}\n", request.uri))
 }
 
-/// Routes requests to plugins by path.
-struct Plugins {
-    routes: Vec<Regex>,
-}
+/// Hands requests to the plugins; the host matches the routes against its current handler
+/// table (a SIGHUP with `--config` may replace it while the server runs).
+struct Plugins;
 
 impl Plugins {
     /// Calls the plugin that `request` routes to; the request (body included) moves into
     /// the call instead of being copied.
     fn answer(&self, request: Request) -> Response {
-        let Some(index) = self
-            .routes
-            .iter()
-            .position(|route| route.is_match(&request.path))
-        else {
-            return Response::error(404);
-        };
-        let plugin = u32::try_from(index).unwrap_or(u32::MAX);
         let (method, path) = (request.method.clone(), request.path.clone());
-        match bindings::call(plugin, request) {
-            Ok(response) => response,
-            Err(bindings::PluginError::Trapped(message)) => {
+        match bindings::dispatch(request) {
+            None => Response::error(404),
+            Some(Ok(response)) => response,
+            Some(Err(bindings::PluginError::Trapped(message))) => {
                 // The host has logged the trap with its backtrace: one record per trap.
                 log(
                     Level::Debug,
-                    &format!("plugin {plugin} failed on {method} {path}: {message}"),
+                    &format!("the plugin for {method} {path} failed: {message}"),
                 );
                 Response::error(500)
             }
-            Err(bindings::PluginError::Unavailable(message)) => {
+            Some(Err(bindings::PluginError::Unavailable(message))) => {
                 log(
                     Level::Debug,
-                    &format!("plugin {plugin} unavailable: {message}"),
+                    &format!("the plugin for {path} is unavailable: {message}"),
                 );
                 Response::error(503).header("Retry-After", "1")
             }
-            Err(bindings::PluginError::UnknownPlugin) => {
-                log(Level::Error, &format!("route {index} names no plugin"));
+            Some(Err(bindings::PluginError::UnknownPlugin)) => {
+                log(
+                    Level::Error,
+                    &format!("the route for {path} names no plugin"),
+                );
                 Response::error(500)
             }
         }
@@ -90,17 +85,11 @@ fn main(args: Vec<String>) -> Result<(), String> {
             }
         }
     }
-    let routes = eddy_guest::options()
-        .routes
-        .iter()
-        .map(|pattern| {
-            Regex::new(&format!("^(?:{pattern})$")).map_err(|e| format!("route {pattern:?}: {e}"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    if routes.is_empty() {
+    // The host checks and matches the routes; the guest only needs to know there are some.
+    if eddy_guest::options().routes.is_empty() {
         serve_http(you_requested)
     } else {
-        serve_http_streaming(Plugins { routes })
+        serve_http_streaming(Plugins)
     }
 }
 

@@ -3,9 +3,10 @@
 //! modification time and size), instantiate each once, and only then swap the table that
 //! every worker follows. Any failure leaves the old table in place.
 //!
-//! Routes are matched by the server guest, which got them at start, so a reload may change
-//! components and settings but not the routes: a file with other routes is refused with a
-//! line saying to restart. Flags in the file are not re-read either.
+//! Routes travel with the table (the host matches them for the server guest's
+//! `plugins.dispatch`), so a reload may add, remove, reorder and re-route handlers. Only a
+//! server that started with no handler at all (the seed example) cannot gain some without a
+//! restart. Flags in the file are not re-read.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -28,7 +29,7 @@ pub(super) struct HandlerReload {
     pub engine: wasmtime::Engine,
     pub settings: PluginSettings,
     pub table: Arc<HandlerTable>,
-    /// The routes the server guest matches, fixed at start.
+    /// The routes of the table in use.
     pub routes: Vec<String>,
     /// Compiled components by path, with the stamp they were compiled from.
     compiled: HashMap<PathBuf, (Stamp, PluginProgram)>,
@@ -69,10 +70,9 @@ impl HandlerReload {
         let file = config_file::load(&self.path).map_err(|line| anyhow!(line))?;
         let handlers = file.handlers.map(|(_, h)| h).unwrap_or_default();
         let routes: Vec<String> = handlers.iter().map(|h| h.route.clone()).collect();
-        if routes != self.routes {
+        if self.routes.is_empty() && !routes.is_empty() {
             bail!(
-                "the routes changed from {:?} to {routes:?}; the server guest matches routes, so restart eddy to apply them",
-                self.routes
+                "eddy started without handlers (serving the seed example); restart it to serve handlers"
             );
         }
         let mut programs = Vec::new();
@@ -90,7 +90,9 @@ impl HandlerReload {
                     new.pop().context("a handler compiled to nothing")?
                 }
             };
-            let program = program.with_config(settings.unwrap_or_default());
+            let program = program
+                .with_config(settings.unwrap_or_default())
+                .with_route(&handler.route)?;
             program.trial(&self.settings)?;
             compiled.insert(handler.component.clone(), (stamp, program.clone()));
             programs.push(program);
@@ -98,6 +100,7 @@ impl HandlerReload {
         let count = programs.len();
         self.table.swap(programs);
         self.compiled = compiled;
+        self.routes = routes;
         Ok(format!("{count} handlers, {fresh} compiled anew"))
     }
 }

@@ -78,7 +78,9 @@ pub(super) fn compile_plugins(
     let mut routes = Vec::new();
     for file in files {
         programs.push(
-            PluginProgram::from_bytes(engine, &file.bytes, &file.name)?.with_config(file.config),
+            PluginProgram::from_bytes(engine, &file.bytes, &file.name)?
+                .with_config(file.config)
+                .with_route(&file.pattern)?,
         );
         routes.push(file.pattern);
     }

@@ -80,6 +80,23 @@ impl server_wit::eddy::http::plugins::Host for HostState {
         self.call_secure(plugin, request, None)
     }
 
+    fn dispatch(
+        &mut self,
+        request: server_wit::eddy::http::types::Request,
+        server_name: Option<String>,
+    ) -> Option<
+        Result<
+            server_wit::eddy::http::types::Response,
+            server_wit::eddy::http::plugins::PluginError,
+        >,
+    > {
+        self.crossings.import_calls += 1;
+        let started = Instant::now();
+        let response = self.plugins.dispatch(&request, server_name);
+        self.plugin_time += started.elapsed();
+        response
+    }
+
     fn call_secure(
         &mut self,
         plugin: u32,

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::anyhow;
+use regex::Regex;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
@@ -103,6 +104,8 @@ pub struct PluginProgram {
     name: Arc<str>,
     pre: Pre,
     config: Arc<WasiConfigVariables>,
+    /// The paths it answers (the whole path must match); none until `with_route`.
+    route: Option<Regex>,
 }
 
 impl PluginProgram {
@@ -152,6 +155,7 @@ impl PluginProgram {
             name: name.into(),
             pre,
             config: Arc::default(),
+            route: None,
         })
     }
 
@@ -161,6 +165,24 @@ impl PluginProgram {
     pub fn with_config(mut self, pairs: Vec<(String, String)>) -> Self {
         self.config = Arc::new(pairs.into_iter().collect());
         self
+    }
+
+    /// Routes the requests whose whole path matches the regex `pattern` to this plugin.
+    ///
+    /// # Errors
+    /// `pattern` is not a regex; the message names it.
+    pub fn with_route(mut self, pattern: &str) -> anyhow::Result<Self> {
+        let regex = Regex::new(&format!("^(?:{pattern})$"))
+            .map_err(|e| anyhow!("route {pattern:?}: {e}"))?;
+        self.route = Some(regex);
+        Ok(self)
+    }
+
+    /// Whether this plugin's route matches `path`.
+    pub fn answers(&self, path: &str) -> bool {
+        self.route
+            .as_ref()
+            .is_some_and(|route| route.is_match(path))
     }
 
     /// The plugin's name (its path).

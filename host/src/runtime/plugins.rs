@@ -94,6 +94,25 @@ impl Plugins {
         self.slots[index].program.instantiate(&self.settings)
     }
 
+    /// Calls the plugin of the first route that matches the request's path, in the current
+    /// table; `None` when none matches.
+    pub fn dispatch(
+        &mut self,
+        request: &Request,
+        server_name: Option<String>,
+    ) -> Option<Result<Response, PluginError>> {
+        self.follow_table();
+        let index = self
+            .slots
+            .iter()
+            .position(|slot| slot.program.answers(&request.path))?;
+        Some(self.call(
+            u32::try_from(index).unwrap_or(u32::MAX),
+            request,
+            server_name,
+        ))
+    }
+
     /// Calls plugin `index` with `request`.
     pub fn call(
         &mut self,
