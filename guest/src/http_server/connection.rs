@@ -42,6 +42,8 @@ fn now_nanos() -> u64 {
 pub(super) struct Connection {
     stream: IOStream,
     peer_ip: String,
+    /// The connection speaks TLS (its requests default to `https`), with this SNI name.
+    tls: Option<Option<String>>,
     options: Rc<HttpOptions>,
     /// The parser's limits, with the worker's shared body budget.
     limits: Limits,
@@ -55,9 +57,12 @@ impl Connection {
         options: Rc<HttpOptions>,
         limits: Limits,
     ) -> Self {
+        // Asked once per connection; every request on it reuses the answer.
+        let tls = stream.tls_info().map(|tls| tls.server_name);
         Self {
             stream,
             peer_ip: peer_ip(address),
+            tls,
             options,
             limits,
         }
@@ -136,8 +141,7 @@ impl Connection {
         } else {
             self.peer_ip.clone()
         };
-        let tls = self.stream.tls_info();
-        let scheme = if tls.is_some() { "https" } else { "http" };
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
         let default_protocol = options.protocol.as_deref().unwrap_or(scheme);
         let protocol = if options.xheaders {
             real_scheme(&head.headers, default_protocol)
@@ -157,7 +161,7 @@ impl Connection {
             remote_ip,
             protocol,
             host,
-            server_name: tls.and_then(|tls| tls.server_name),
+            server_name: self.tls.clone().flatten(),
             start_time,
         };
         (

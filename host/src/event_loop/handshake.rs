@@ -2,13 +2,14 @@
 //! `connect-tls` and `start-tls`, before it is told the connection is ready): the host reads
 //! and writes for them, and closes the ones that fail or stall, counting them.
 
-use std::io::{self, Read as _};
+use std::io;
 use std::time::Instant;
 
 use super::conn::{AfterHandshake, Reading, Writing};
 use super::net::Net;
 use super::readiness::Readiness;
 use crate::boundary::{ErrorCode, Event, Failure, Received, SocketError};
+use crate::tls::TlsChunk;
 
 /// The answer to plain HTTP sent to a TLS port, so a person with curl sees the mistake.
 const PLAIN_HTTP_ANSWER: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 47\r\nConnection: close\r\n\r\nThis port speaks TLS: use https:// to reach it\n";
@@ -65,36 +66,28 @@ impl Net {
         let mut plaintext = 0;
         let mut outcome: Result<(), String> = Ok(());
         if ready.readable || ready.hang_up {
-            loop {
-                let len = match conn.socket.read(&mut self.cipher_buf) {
-                    Ok(0) => {
+            let mut first = [0u8; 8];
+            let plain_http = accepting
+                && tls.is_fresh()
+                && conn
+                    .socket
+                    .peek(&mut first)
+                    .is_ok_and(|n| looks_like_plain_http(&first[..n]));
+            if plain_http {
+                // Best effort: the peer is told in its own protocol, then the socket closes.
+                let _ = io::Write::write(&mut conn.socket, PLAIN_HTTP_ANSWER);
+                outcome = Err("plain HTTP sent to a TLS port".into());
+            } else {
+                match tls.read_socket(&mut conn.socket, &mut self.cipher_buf, &mut self.read_buf) {
+                    TlsChunk::Plaintext { len, closed, .. } => {
+                        plaintext = len;
+                        conn.tls_closed = closed;
+                    }
+                    TlsChunk::Drained => {}
+                    TlsChunk::End => {
                         outcome = Err("the peer closed the connection during the handshake".into());
-                        break;
                     }
-                    Ok(len) => len,
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(error) => {
-                        outcome = Err(error.to_string());
-                        break;
-                    }
-                };
-                let bytes = &self.cipher_buf[..len];
-                if accepting && tls.is_fresh() && looks_like_plain_http(bytes) {
-                    // Best effort: the peer is told in its own protocol, then the socket closes.
-                    let _ = io::Write::write(&mut conn.socket, PLAIN_HTTP_ANSWER);
-                    outcome = Err("plain HTTP sent to a TLS port".into());
-                    break;
-                }
-                match tls.feed(bytes, &mut self.read_buf[plaintext..]) {
-                    Ok(read) => plaintext += read.len,
-                    Err(error) => {
-                        outcome = Err(error.to_string());
-                        break;
-                    }
-                }
-                if !tls.is_handshaking() || len < self.cipher_buf.len() {
-                    break;
+                    TlsChunk::Failed(error) => outcome = Err(error.to_string()),
                 }
             }
         }

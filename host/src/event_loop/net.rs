@@ -98,11 +98,6 @@ impl Net {
         self.tls = TlsState::from(setup);
     }
 
-    /// Failed TLS handshakes since the worker started.
-    pub fn failed_handshakes(&self) -> u64 {
-        self.tls.failures.total
-    }
-
     /// Answers `GET`/`HEAD` requests for `path` in the host, without entering the guest; a
     /// new connection that sends nothing for `timeout` is closed.
     pub fn set_health_path(&mut self, path: Option<&str>, timeout: Duration) {

@@ -12,4 +12,4 @@ pub use certs::{CertPair, Certificates};
 pub use client::client_config;
 pub use failures::HandshakeFailures;
 pub use server::{ServerTls, provider};
-pub use session::{CIPHERTEXT_CHUNK, Session, TlsChunk, TlsRead};
+pub use session::{CIPHERTEXT_CHUNK, Session, TlsChunk};

@@ -19,11 +19,11 @@ const SEND_BUFFER: usize = 64 * 1024;
 
 /// What feeding ciphertext gave.
 #[derive(Debug, PartialEq, Eq)]
-pub struct TlsRead {
+struct TlsRead {
     /// Plaintext bytes at the front of the output buffer.
-    pub len: usize,
+    len: usize,
     /// The peer sent `close_notify`: its side is done.
-    pub closed: bool,
+    closed: bool,
 }
 
 /// What one round of reading a TLS socket gave.
@@ -111,7 +111,7 @@ impl Session {
     /// # Errors
     /// The peer broke the protocol or a certificate failed verification; the alert for the
     /// peer is queued (flush it before closing) and the error names the reason.
-    pub fn feed(&mut self, mut ciphertext: &[u8], out: &mut [u8]) -> io::Result<TlsRead> {
+    fn feed(&mut self, mut ciphertext: &[u8], out: &mut [u8]) -> io::Result<TlsRead> {
         let mut read = TlsRead {
             len: 0,
             closed: false,
