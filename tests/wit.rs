@@ -66,6 +66,13 @@ fn componentize_py_reads_every_documented_world_from_wit() {
             .expect("the eddy:http types");
         assert!(types.contains("class Request"), "{world}: {types}");
     }
+    // The plugin world plus wasi:config/store, for toolchains that take one world.
+    let with_config = python_bindings("plugin-with-config");
+    assert_exports(&with_config, "handler.py");
+    for import in ["store.py", "connection.py"] {
+        let path = with_config.join("wit_world/imports").join(import);
+        assert!(path.exists(), "no {}", path.display());
+    }
     for world in ["eddy:io/io-guest", "io-guest"] {
         assert_exports(&python_bindings(world), "guest.py");
     }
