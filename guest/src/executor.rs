@@ -21,6 +21,8 @@ struct Slot {
     generation: u32,
     /// Whether the task is already in the ready queue.
     queued: bool,
+    /// The task's waker, made once per task rather than once per poll.
+    waker: Waker,
 }
 
 #[derive(Default)]
@@ -74,15 +76,18 @@ pub fn spawn(future: impl Future<Output = ()> + 'static) {
                 let entry = &mut executor.slots[slot];
                 entry.generation = entry.generation.wrapping_add(1);
                 entry.task = Some(task);
+                entry.waker = task_waker(slot, entry.generation);
                 slot
             }
             None => {
+                let slot = executor.slots.len();
                 executor.slots.push(Slot {
                     task: Some(task),
                     generation: 0,
                     queued: false,
+                    waker: task_waker(slot, 0),
                 });
-                executor.slots.len() - 1
+                slot
             }
         };
         (slot, executor.slots[slot].generation)
@@ -90,14 +95,17 @@ pub fn spawn(future: impl Future<Output = ()> + 'static) {
     schedule(slot, generation);
 }
 
+fn task_waker(slot: usize, generation: u32) -> Waker {
+    Waker::from(Arc::new(TaskWaker { slot, generation }))
+}
+
 /// Polls ready tasks until none is ready; returns how many polls it made.
 pub fn run_ready() -> usize {
     let mut polls = 0;
     while let Some((slot, generation)) = next_ready() {
-        let Some(mut task) = take_task(slot, generation) else {
+        let Some((mut task, waker)) = take_task(slot, generation) else {
             continue;
         };
-        let waker = Waker::from(Arc::new(TaskWaker { slot, generation }));
         let mut cx = Context::from_waker(&waker);
         polls += 1;
         let finished = task.as_mut().poll(&mut cx).is_ready();
@@ -117,7 +125,7 @@ fn next_ready() -> Option<(usize, u32)> {
     EXECUTOR.with(|executor| executor.borrow_mut().ready.pop_front())
 }
 
-fn take_task(slot: usize, generation: u32) -> Option<Task> {
+fn take_task(slot: usize, generation: u32) -> Option<(Task, Waker)> {
     EXECUTOR.with(|executor| {
         let mut executor = executor.borrow_mut();
         let entry = &mut executor.slots[slot];
@@ -125,7 +133,7 @@ fn take_task(slot: usize, generation: u32) -> Option<Task> {
         if entry.generation != generation {
             return None;
         }
-        entry.task.take()
+        Some((entry.task.take()?, entry.waker.clone()))
     })
 }
 

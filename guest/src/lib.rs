@@ -35,6 +35,7 @@ mod tcp_server;
 #[cfg(test)]
 mod testing;
 mod timer;
+pub mod wall_clock;
 
 pub use eddy_http as http;
 pub use eddy_options::{ByteSize, HttpOptions, OptionError, Options, Setting, StreamOptions};

@@ -5,7 +5,9 @@
 //! woke in this call leave in the same call, coalesced into one `send` per connection.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 use std::task::Waker;
 
@@ -39,6 +41,31 @@ pub(crate) trait StreamEvents {
 /// A registered stream.
 type StreamRef = Rc<RefCell<dyn StreamEvents>>;
 
+/// Hashes the ids the runtime keys its maps by (connections, timers, drain waiters) with one
+/// multiply, as FxHash does. The default SipHash guards against keys chosen by an attacker;
+/// these are counters the host and the guest hand out.
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = (self.0.rotate_left(5) ^ id).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+/// A map keyed by id.
+type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+
 /// A timer's state between arming and firing.
 #[derive(Default)]
 struct TimerSlot {
@@ -46,12 +73,52 @@ struct TimerSlot {
     waker: Option<Waker>,
 }
 
+/// The guest's timers, kept in the guest: the host holds at most one of them, the earliest.
+///
+/// Every request arms and disarms a few timers (the idle timeout, the write timeout); asking
+/// the host for each would cost two boundary crossings per timer. Here arming a timer later
+/// than the one the host holds, and disarming any, stay in the guest.
+#[derive(Default)]
+struct Timers {
+    /// Live timers by guest id.
+    slots: IdMap<TimerSlot>,
+    /// Deadlines of live and disarmed timers; a disarmed one is dropped when it surfaces, or
+    /// when disarmed entries outnumber live ones (see [`Timers::compact`]).
+    deadlines: BinaryHeap<Reverse<(Instant, TimerId)>>,
+    next_id: TimerId,
+    /// The host timer armed for the earliest deadline: `(host id, deadline)`.
+    host: Option<(TimerId, Instant)>,
+}
+
+impl Timers {
+    /// Drops disarmed entries once they are most of the heap, so a server that arms and
+    /// disarms a timer per request keeps a heap the size of its live timers.
+    fn compact(&mut self) {
+        if self.deadlines.len() > 64 && self.deadlines.len() > 2 * self.slots.len() {
+            let slots = &self.slots;
+            self.deadlines
+                .retain(|Reverse((_, id))| slots.get(id).is_some_and(|slot| !slot.fired));
+        }
+    }
+
+    /// The earliest deadline of a live timer not yet fired, dropping disarmed entries above it.
+    fn earliest(&mut self) -> Option<Instant> {
+        while let Some(&Reverse((deadline, id))) = self.deadlines.peek() {
+            if self.slots.get(&id).is_some_and(|slot| !slot.fired) {
+                return Some(deadline);
+            }
+            self.deadlines.pop();
+        }
+        None
+    }
+}
+
 #[derive(Default)]
 struct State {
     host: Option<Rc<dyn Host>>,
-    streams: HashMap<ConnId, StreamRef>,
+    streams: IdMap<StreamRef>,
     to_service: Vec<ConnId>,
-    timers: HashMap<TimerId, TimerSlot>,
+    timers: Timers,
     now: Instant,
     options: Rc<Options>,
     raw_options: Vec<(String, String)>,
@@ -59,7 +126,7 @@ struct State {
     /// The host asked to drain.
     draining: bool,
     /// Tasks waiting for the drain to start, by waiter id (removed when the waiter drops).
-    drain_waiters: HashMap<u64, Waker>,
+    drain_waiters: IdMap<Waker>,
     next_drain_waiter: u64,
 }
 
@@ -147,19 +214,42 @@ pub(crate) fn log_warn(message: &str) {
     host().log(Level::Warn, message);
 }
 
+/// Arms a guest timer for `deadline`; the host hears of it only when it is the earliest.
 pub(crate) fn arm_timer(deadline: Instant) -> TimerId {
-    let id = host().set_timer(deadline);
-    STATE.with(|state| state.borrow_mut().timers.insert(id, TimerSlot::default()));
+    let (id, rearm) = STATE.with(|state| {
+        let mut state = state.borrow_mut();
+        let timers = &mut state.timers;
+        timers.next_id += 1;
+        let id = timers.next_id;
+        timers.slots.insert(id, TimerSlot::default());
+        timers.deadlines.push(Reverse((deadline, id)));
+        timers.compact();
+        let earlier = timers.host.is_none_or(|(_, armed)| deadline < armed);
+        (id, earlier.then(|| timers.host.take()))
+    });
+    if let Some(previous) = rearm {
+        arm_host_timer(previous, deadline);
+    }
     id
+}
+
+/// Replaces the host timer `previous` (if any) with one for `deadline`.
+fn arm_host_timer(previous: Option<(TimerId, Instant)>, deadline: Instant) {
+    let host = host();
+    if let Some((previous, _)) = previous {
+        host.cancel_timer(previous);
+    }
+    let armed = host.set_timer(deadline);
+    STATE.with(|state| state.borrow_mut().timers.host = Some((armed, deadline)));
 }
 
 /// Whether the timer fired; otherwise remembers `waker` for when it does.
 pub(crate) fn poll_timer(id: TimerId, waker: &Waker) -> bool {
     STATE.with(|state| {
         let mut state = state.borrow_mut();
-        match state.timers.get_mut(&id) {
+        match state.timers.slots.get_mut(&id) {
             Some(slot) if slot.fired => {
-                state.timers.remove(&id);
+                state.timers.slots.remove(&id);
                 true
             }
             Some(slot) => {
@@ -171,13 +261,10 @@ pub(crate) fn poll_timer(id: TimerId, waker: &Waker) -> bool {
     })
 }
 
+/// Forgets a guest timer. The host timer stays armed even when it was this one's: when it
+/// fires, the guest re-arms it for the earliest timer still live (at most one wasted wakeup).
 pub(crate) fn disarm_timer(id: TimerId) {
-    if STATE
-        .with(|state| state.borrow_mut().timers.remove(&id))
-        .is_some()
-    {
-        host().cancel_timer(id);
-    }
+    STATE.with(|state| state.borrow_mut().timers.slots.remove(&id));
 }
 
 fn stream(conn: ConnId) -> Option<StreamRef> {
@@ -294,14 +381,41 @@ fn accept(conn: ConnId, peer: String) {
     }
 }
 
-fn fire_timer(id: TimerId) {
-    let waker = STATE.with(|state| {
+/// The host timer `host_id` is due: fires every guest timer due by now (or by the deadline
+/// the host timer was armed for), then arms the host for the earliest one left.
+fn fire_timer(host_id: TimerId) {
+    let (wakers, next) = STATE.with(|state| {
         let mut state = state.borrow_mut();
-        let slot = state.timers.get_mut(&id)?;
-        slot.fired = true;
-        slot.waker.take()
+        let now = state.now;
+        let timers = &mut state.timers;
+        let mut due = now;
+        if let Some((armed, deadline)) = timers.host
+            && armed == host_id
+        {
+            timers.host = None;
+            due = due.max(deadline);
+        }
+        let mut wakers = Vec::new();
+        while let Some(&Reverse((deadline, id))) = timers.deadlines.peek() {
+            if deadline > due {
+                break;
+            }
+            timers.deadlines.pop();
+            if let Some(slot) = timers.slots.get_mut(&id) {
+                slot.fired = true;
+                wakers.extend(slot.waker.take());
+            }
+        }
+        let next = match (timers.earliest(), timers.host) {
+            (Some(next), None) => Some(next),
+            _ => None,
+        };
+        (wakers, next)
     });
-    if let Some(waker) = waker {
+    if let Some(next) = next {
+        arm_host_timer(None, next);
+    }
+    for waker in wakers {
         waker.wake();
     }
 }

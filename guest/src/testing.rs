@@ -26,6 +26,10 @@ pub struct Record {
     pub timers: Vec<(TimerId, Instant)>,
     /// The exit code passed to `stop`.
     pub stopped: Option<u8>,
+    /// What `wall_time` answers.
+    pub wall: (u64, u32),
+    /// Number of `wall_time` calls.
+    pub wall_reads: usize,
 }
 
 /// A host that records calls instead of performing them.
@@ -37,6 +41,7 @@ impl FakeHost {
     pub fn install() -> Self {
         let host = Self::default();
         host.0.borrow_mut().next_conn = 1000;
+        host.0.borrow_mut().wall = (784_111_777, 0);
         runtime::install(Rc::new(host.clone()), Vec::new()).expect("no options");
         host
     }
@@ -152,7 +157,9 @@ impl Host for FakeHost {
     }
 
     fn wall_time(&self) -> (u64, u32) {
-        (784_111_777, 0)
+        let mut record = self.0.borrow_mut();
+        record.wall_reads += 1;
+        record.wall
     }
 
     fn log(&self, _level: Level, _message: &str) {}

@@ -8,7 +8,6 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use eddy_http::response::http_date;
 use eddy_http::xheaders::{real_ip, real_scheme};
 use eddy_http::{
     EncodeOptions, Limits, Message, Phase, Rejection, Request, RequestParts, Response, ServerConn,
@@ -20,7 +19,8 @@ use super::reader::{BodySource, CONTINUE, Reader};
 use super::writer::{Meter, Progress, ResponseWriter, finish};
 use crate::host::{AccessEntry, Instant};
 use crate::iostream::IOStream;
-use crate::{Level, access_log, log, wall_time};
+use crate::wall_clock::{wall_nanos, with_http_date};
+use crate::{Level, access_log, log};
 use eddy_options::HttpOptions;
 
 /// The IP of `ip:port` or `[ip]:port`.
@@ -29,13 +29,6 @@ fn peer_ip(address: &str) -> String {
     host.trim_start_matches('[')
         .trim_end_matches(']')
         .to_owned()
-}
-
-/// Wall-clock nanoseconds since the Unix epoch (request start times).
-fn now_nanos() -> u64 {
-    let (secs, nanos) = wall_time();
-    secs.saturating_mul(1_000_000_000)
-        .saturating_add(u64::from(nanos))
 }
 
 /// One accepted connection: its stream and what its requests need to know.
@@ -80,7 +73,8 @@ impl Connection {
     /// `100-continue`, hands each request to `handler` and rejects what the parser refuses.
     pub(super) async fn run<S: StreamingHandler>(self, handler: &S) {
         let conn = RefCell::new(ServerConn::new(self.limits.clone()));
-        let mut head_started: Option<(Instant, u64)> = None;
+        // When the current request's first byte arrived (event-loop time).
+        let mut head_started: Option<Instant> = None;
         let mut body_started: Option<Instant> = None;
         loop {
             let step = conn
@@ -89,14 +83,14 @@ impl Connection {
             match step {
                 Step::NeedData(phase) => {
                     if phase != Phase::Idle && head_started.is_none() {
-                        head_started = Some((crate::now(), now_nanos()));
+                        head_started = Some(crate::now());
                     }
                     if phase == Phase::Body && body_started.is_none() {
                         body_started = Some(crate::now());
                     }
                     let started = match phase {
                         Phase::Body => body_started,
-                        _ => head_started.map(|(at, _)| at),
+                        _ => head_started,
                     };
                     if !self.reader().read(&conn, phase, started).await {
                         return;
@@ -109,7 +103,7 @@ impl Connection {
                 Step::Request(message) => {
                     // A streamed body is read (or discarded) after this, under its deadline.
                     body_started = message.body_streamed.then(crate::now);
-                    let start = head_started.take().map_or_else(now_nanos, |(_, wall)| wall);
+                    let start = head_started.take().unwrap_or_else(crate::now);
                     let source = body_started.map(|started| BodySource {
                         conn: &conn,
                         reader: self.reader(),
@@ -127,8 +121,9 @@ impl Connection {
         }
     }
 
-    /// The request object for `message`, and whether the connection may stay open after it.
-    fn request(&self, message: Message, start_time: u64) -> (Request, bool) {
+    /// The request object for `message` (its first byte arrived at `started`), and whether
+    /// the connection may stay open after it.
+    fn request(&self, message: Message, started: Instant) -> (Request, bool) {
         let Message {
             head,
             body,
@@ -162,7 +157,7 @@ impl Connection {
             protocol,
             host,
             server_name: self.tls.clone().flatten(),
-            start_time,
+            start_time: wall_nanos().saturating_sub(crate::now().saturating_sub(started)),
         };
         (
             Request::new(parts),
@@ -175,10 +170,10 @@ impl Connection {
         &self,
         handler: &S,
         message: Message,
-        start_time: u64,
+        started: Instant,
         body: Option<BodySource<'_>>,
     ) -> bool {
-        let (request, keep_alive) = self.request(message, start_time);
+        let (request, keep_alive) = self.request(message, started);
         let written_before = self.stream.bytes_written();
         let progress = Cell::new(Progress::NotStarted);
         let meter = Meter::default();
@@ -211,7 +206,8 @@ impl Connection {
                 status: meter.status.get(),
                 bytes: self.stream.bytes_written().saturating_sub(written_before),
                 complete,
-                duration_us: now_nanos().saturating_sub(start_time) / 1000,
+                // The clock read now, not the event loop's: the handler's own time counts.
+                duration_us: crate::runtime::host().now().saturating_sub(started) / 1000,
                 remote,
             });
         }
@@ -231,22 +227,23 @@ impl Connection {
                 self.peer_ip, rejection.reason, rejection.status
             ),
         );
-        let date = http_date(wall_time().0);
-        let options = EncodeOptions {
-            method: "GET",
-            version: eddy_http::Version::Http11,
-            accept_encoding: None,
-            keep_alive: false,
-            gzip: false,
-            date: &date,
-        };
         let mut response = Response::error(rejection.status);
         if rejection.status == 503 {
             // Only the body budget refuses with 503: worth retrying once others finish.
             response = response.header("Retry-After", "1");
             warn_budget_spent(&rejection.reason, self.limits.body_budget.limit());
         }
-        let bytes = encode(response, &options);
+        let bytes = with_http_date(|date| {
+            let options = EncodeOptions {
+                method: "GET",
+                version: eddy_http::Version::Http11,
+                accept_encoding: None,
+                keep_alive: false,
+                gzip: false,
+                date,
+            };
+            encode(response, &options)
+        });
         let written_before = self.stream.bytes_written();
         let sent = self.stream.write(bytes).await;
         let written = self.stream.bytes_written().saturating_sub(written_before);

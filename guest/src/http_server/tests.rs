@@ -53,20 +53,18 @@ fn accept(conn: ConnId) {
     }]);
 }
 
-/// Fires the timer armed last for `after` from now (the fake clock never moves).
+/// Moves the clock to `after` from the start and delivers the host timer armed last, as
+/// the host would when it is due: every guest timer due by then fires.
 #[track_caller]
 fn fire(host: &FakeHost, after: Duration) {
     let deadline = u64::try_from(after.as_nanos()).expect("a short duration");
-    let id = host
+    let (id, _) = *host
         .0
         .borrow()
         .timers
-        .iter()
-        .rev()
-        .find(|(_, at)| *at == deadline)
-        .map(|(id, _)| *id)
-        .expect("a timer armed for that time");
-    deliver([Event::Timer(id)]);
+        .last()
+        .expect("a host timer is armed");
+    crate::runtime::handle_events(deadline, [Event::Timer(id)]);
 }
 
 fn sent_text(host: &FakeHost, conn: ConnId) -> String {

@@ -6,13 +6,13 @@ use std::cell::Cell;
 use std::time::Duration;
 
 use eddy_http::chunked::{LAST_CHUNK, write_chunk};
-use eddy_http::response::http_date;
 use eddy_http::{EncodeOptions, Response, StreamFraming, Version, encode, encode_stream_head};
 
 use super::reader::BodySource;
 use crate::iostream::{IOStream, StreamError};
 use crate::timer::timeout;
-use crate::{Level, log, wall_time};
+use crate::wall_clock::with_http_date;
+use crate::{Level, log};
 
 /// Responses are handed to the stream in pieces of this size, each awaited.
 pub const WRITE_PIECE: usize = 1024 * 1024;
@@ -155,7 +155,6 @@ impl ResponseWriter<'_> {
         if self.progress.get() != Progress::NotStarted {
             return Err(StreamError::Closed(None));
         }
-        let date = http_date(wall_time().0);
         self.meter
             .status
             .set(if (100..=999).contains(&response.status) {
@@ -163,7 +162,7 @@ impl ResponseWriter<'_> {
             } else {
                 500
             });
-        let bytes = encode(response, &self.encode_options(&date));
+        let bytes = with_http_date(|date| encode(response, &self.encode_options(date)));
         self.progress.set(Progress::Done(self.keep()));
         self.put(bytes).await
     }
@@ -177,9 +176,8 @@ impl ResponseWriter<'_> {
         if self.progress.get() != Progress::NotStarted {
             return Err(StreamError::Closed(None));
         }
-        let date = http_date(wall_time().0);
         let status = head.status;
-        match encode_stream_head(head, &self.encode_options(&date)) {
+        match with_http_date(|date| encode_stream_head(head, &self.encode_options(date))) {
             Ok((bytes, framing, keep_alive)) => {
                 self.meter.status.set(status);
                 self.progress.set(Progress::Body(framing, keep_alive));
