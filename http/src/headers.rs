@@ -120,6 +120,14 @@ impl HeaderMap {
         before - self.entries.len()
     }
 
+    /// Bytes the fields take as `Name: value\r\n` lines.
+    pub fn wire_len(&self) -> usize {
+        self.entries
+            .iter()
+            .map(|(name, value)| name.len() + value.len() + 4)
+            .sum()
+    }
+
     /// Iterates over `(name, value)` in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
         self.entries.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
@@ -140,26 +148,40 @@ impl From<HeaderMap> for Vec<(String, Vec<u8>)> {
     }
 }
 
+/// RFC 9110 `tchar`, by byte value (a table: names are checked byte by byte on every
+/// request and every response).
+const TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0u8;
+    let mut rest: &mut [bool] = &mut table;
+    while let [slot, tail @ ..] = rest {
+        *slot = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        rest = tail;
+        b = b.wrapping_add(1);
+    }
+    table
+};
+
 /// True for an RFC 9110 `tchar`.
 pub fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'-'
-                | b'.'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'|'
-                | b'~'
-        )
+    TCHAR.get(usize::from(b)).copied().unwrap_or(false)
 }
 
 /// True when `s` is a non-empty RFC 9110 `token`.
@@ -259,6 +281,14 @@ pub fn has_token(value: &[u8], token: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tchar_table_matches_the_grammar() {
+        for b in 0..=u8::MAX {
+            let expected = b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+            assert_eq!(is_tchar(b), expected, "byte {b}");
+        }
+    }
 
     fn sample() -> HeaderMap {
         let mut h = HeaderMap::new();

@@ -9,7 +9,9 @@ use super::gzip::{GZIP_LEVEL, MIN_LENGTH, accepts_gzip, compressible_type, gzip_
 use super::head::Version;
 use super::headers::HeaderMap;
 use super::json::Json;
-use super::response_head::{InvalidHeader, error_page, write_response_head};
+use super::response_head::{
+    InvalidHeader, error_page, reason_phrase, write_header, write_status_line,
+};
 
 /// The `Date` value that [`EncodeOptions::date`] expects.
 pub use super::response_head::http_date;
@@ -104,38 +106,94 @@ pub fn encode(mut response: Response, options: &EncodeOptions<'_>) -> Vec<u8> {
     if !(100..=999).contains(&response.status) {
         response = Response::error(500);
     }
-    for name in SERVER_OWNED {
-        response.headers.remove(name);
-    }
     if options.gzip {
         gzip_body(&mut response, options.accept_encoding);
     }
     let status = response.status;
-    let mut headers = response.headers;
-    headers.set("Date", options.date.as_bytes().to_vec());
-    if !headers.contains("Server") {
-        headers.add("Server", "eddy");
-    }
-    if status != 204 && status != 304 && !(100..200).contains(&status) {
-        if !headers.contains("Content-Type") && !response.body.is_empty() {
-            headers.add("Content-Type", "text/html; charset=UTF-8");
-        }
-        headers.add("Content-Length", response.body.len().to_string());
-    }
-    if !options.keep_alive {
-        headers.add("Connection", "close");
-    } else if options.version == Version::Http10 {
-        headers.add("Connection", "keep-alive");
-    }
-    let mut out = Vec::with_capacity(256 + response.body.len());
-    if write_response_head(&mut out, options.version, status, &headers).is_err() {
+    let with_body = has_body(options.method, status);
+    let body_len = if with_body { response.body.len() } else { 0 };
+    let mut out = Vec::with_capacity(HEAD_ROOM + response.headers.wire_len() + body_len);
+    let Ok(seen) = write_head_start(&mut out, options, status, &response.headers) else {
         // A handler put CR/LF/NUL in a header: never split the response, answer 500.
         return encode(Response::error(500), options);
+    };
+    if status != 204 && status != 304 && !(100..200).contains(&status) {
+        if !seen.content_type && !response.body.is_empty() {
+            out.extend_from_slice(b"Content-Type: text/html; charset=UTF-8\r\n");
+        }
+        out.extend_from_slice(b"Content-Length: ");
+        push_decimal(&mut out, response.body.len());
+        out.extend_from_slice(b"\r\n");
     }
-    if has_body(options.method, status) {
+    write_head_end(&mut out, options, options.keep_alive);
+    if with_body {
         out.extend_from_slice(&response.body);
     }
     out
+}
+
+/// Room for the status line and the server's own headers.
+const HEAD_ROOM: usize = 192;
+
+/// Which of the headers the server adds only when missing the handler set.
+struct Seen {
+    server: bool,
+    content_type: bool,
+}
+
+/// Writes the status line, the handler's headers (not the server-owned ones), `Date` and
+/// `Server`, straight into `out`: this runs for every response, so it builds no header map.
+fn write_head_start(
+    out: &mut Vec<u8>,
+    options: &EncodeOptions<'_>,
+    status: u16,
+    headers: &HeaderMap,
+) -> Result<Seen, InvalidHeader> {
+    write_status_line(out, options.version, status, reason_phrase(status));
+    let mut seen = Seen {
+        server: false,
+        content_type: false,
+    };
+    for (name, value) in headers.iter() {
+        if SERVER_OWNED
+            .iter()
+            .any(|owned| name.eq_ignore_ascii_case(owned))
+        {
+            continue;
+        }
+        seen.server |= name.eq_ignore_ascii_case("Server");
+        seen.content_type |= name.eq_ignore_ascii_case("Content-Type");
+        write_header(out, name, value)?;
+    }
+    out.extend_from_slice(b"Date: ");
+    out.extend_from_slice(options.date.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    if !seen.server {
+        out.extend_from_slice(b"Server: eddy\r\n");
+    }
+    Ok(seen)
+}
+
+/// Writes the connection header the version needs and the empty line ending the head.
+fn write_head_end(out: &mut Vec<u8>, options: &EncodeOptions<'_>, keep_alive: bool) {
+    if !keep_alive {
+        out.extend_from_slice(b"Connection: close\r\n");
+    } else if options.version == Version::Http10 {
+        out.extend_from_slice(b"Connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut Vec<u8>, n: usize) {
+    let mut divisor = 1;
+    while n / divisor >= 10 {
+        divisor *= 10;
+    }
+    while divisor > 0 {
+        out.push(b'0' + (n / divisor % 10) as u8);
+        divisor /= 10;
+    }
 }
 
 /// How a streamed body is delimited on the wire.
@@ -163,30 +221,18 @@ pub fn encode_stream_head(
     if !(100..=999).contains(&response.status) {
         response = Response::error(500);
     }
-    for name in SERVER_OWNED {
-        response.headers.remove(name);
-    }
     let status = response.status;
-    let mut headers = response.headers;
-    headers.set("Date", options.date.as_bytes().to_vec());
-    if !headers.contains("Server") {
-        headers.add("Server", "eddy");
-    }
+    let mut out = Vec::with_capacity(HEAD_ROOM + response.headers.wire_len());
+    write_head_start(&mut out, options, status, &response.headers)?;
     let (framing, keep_alive) = if !has_body(options.method, status) {
         (StreamFraming::NoBody, options.keep_alive)
     } else if options.version == Version::Http11 {
-        headers.add("Transfer-Encoding", "chunked");
+        out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
         (StreamFraming::Chunked, options.keep_alive)
     } else {
         (StreamFraming::UntilClose, false)
     };
-    if !keep_alive {
-        headers.add("Connection", "close");
-    } else if options.version == Version::Http10 {
-        headers.add("Connection", "keep-alive");
-    }
-    let mut out = Vec::with_capacity(256);
-    write_response_head(&mut out, options.version, status, &headers)?;
+    write_head_end(&mut out, options, keep_alive);
     Ok((out, framing, keep_alive))
 }
 
@@ -221,6 +267,15 @@ fn gzip_body(response: &mut Response, accept_encoding: Option<&[u8]>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_lengths() {
+        for n in [0, 7, 10, 99, 100, 12_345, usize::MAX] {
+            let mut out = b"x".to_vec();
+            push_decimal(&mut out, n);
+            assert_eq!(out, format!("x{n}").into_bytes());
+        }
+    }
 
     fn options(method: &str, keep_alive: bool) -> EncodeOptions<'_> {
         EncodeOptions {

@@ -161,7 +161,14 @@ impl std::error::Error for InvalidHeader {}
 /// (callers pass 100..=999).
 pub fn write_status_line(out: &mut Vec<u8>, version: Version, code: u16, reason: &str) {
     out.extend_from_slice(version.as_str().as_bytes());
-    out.extend_from_slice(format!(" {code:03} ").as_bytes());
+    let code = code.min(999);
+    out.extend_from_slice(&[
+        b' ',
+        b'0' + (code / 100) as u8,
+        b'0' + (code / 10 % 10) as u8,
+        b'0' + (code % 10) as u8,
+        b' ',
+    ]);
     out.extend(reason.bytes().map(|b| {
         if b == b'\t' || (0x20..0x7f).contains(&b) || b >= 0x80 {
             b
