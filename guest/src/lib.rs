@@ -30,6 +30,7 @@ pub mod http_server;
 pub mod iostream;
 pub mod options;
 mod periodic;
+pub mod pool_alloc;
 mod runtime;
 mod tcp_server;
 #[cfg(test)]
