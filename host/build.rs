@@ -43,11 +43,14 @@ fn main() {
         "wit",
         "guest",
         "http",
+        "options",
         "plugin",
         "server",
         "examples",
         "tests/guests",
         "Cargo.lock",
+        // The guest profile lives in the workspace manifest.
+        "Cargo.toml",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
