@@ -18,10 +18,10 @@ use std::ptr::{self, NonNull};
 
 /// Size classes are multiples of this; it is also the alignment every small block has.
 const GRANULE: usize = 16;
-/// Blocks up to `GRANULE * CLASSES` bytes (512) come from the pools.
-const CLASSES: usize = 32;
+/// Blocks up to `GRANULE * CLASSES` bytes (1 KiB) come from the pools.
+const CLASSES: usize = 64;
 /// Bytes asked of the standard allocator to refill an empty class.
-const SLAB: usize = 8 * 1024;
+const SLAB: usize = 16 * 1024;
 
 /// The size class of `layout`, if it is small enough for the pools.
 fn class_of(layout: Layout) -> Option<usize> {
@@ -230,7 +230,7 @@ mod tests {
                 block.add(i).write(i as u8);
             }
             let mut size = 8;
-            for new_size in [12, 40, 500, 600, 5000, 100] {
+            for new_size in [12, 40, 500, 1100, 5000, 100] {
                 block = pools.realloc(block, layout(size, 1), new_size);
                 assert!(!block.is_null());
                 for i in 0..8 {

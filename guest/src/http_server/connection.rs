@@ -178,7 +178,11 @@ impl Connection {
         let progress = Cell::new(Progress::NotStarted);
         let meter = Meter::default();
         let (method, version) = (request.method.clone(), request.version);
-        let (path, remote) = (request.path.clone(), request.remote_ip.clone());
+        // Kept for the access log only when there is one.
+        let logged = self
+            .options
+            .access_log
+            .then(|| (request.path.clone(), request.remote_ip.clone()));
         let writer = |accept_encoding: Option<Vec<u8>>| ResponseWriter {
             stream: &self.stream,
             body,
@@ -191,7 +195,12 @@ impl Connection {
             gzip: self.options.gzip,
             write_timeout: self.options.write_timeout,
         };
-        let accept_encoding = request.headers.get("Accept-Encoding").map(<[u8]>::to_vec);
+        // Only gzip reads it.
+        let accept_encoding = self
+            .options
+            .gzip
+            .then(|| request.headers.get("Accept-Encoding").map(<[u8]>::to_vec))
+            .flatten();
         handler.respond(request, writer(accept_encoding)).await;
         if progress.get() == Progress::NotStarted {
             // The handler wrote nothing: an empty 200, like Tornado's auto-finish.
@@ -199,7 +208,7 @@ impl Connection {
         }
         let finished = finish(&self.stream, &progress).await;
         let complete = finished.is_ok() && !meter.failed.get() && !self.stream.closed();
-        if self.options.access_log {
+        if let Some((path, remote)) = logged {
             access_log(AccessEntry {
                 method,
                 path,
