@@ -451,3 +451,75 @@ pub fn run_rounds() {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::testing::FakeHost;
+    use crate::timer::sleep;
+
+    const MS: u64 = 1_000_000;
+
+    fn host_timers(host: &FakeHost) -> Vec<(TimerId, Instant)> {
+        host.0.borrow().timers.clone()
+    }
+
+    fn heap_len() -> usize {
+        STATE.with(|state| state.borrow().timers.deadlines.len())
+    }
+
+    #[test]
+    fn only_an_earlier_timer_reaches_the_host() {
+        let host = FakeHost::install();
+        let ten = sleep(Duration::from_millis(10));
+        let later: Vec<_> = (2..6)
+            .map(|n| sleep(Duration::from_millis(n * 10)))
+            .collect();
+        assert_eq!(
+            host_timers(&host),
+            [(1, 10 * MS)],
+            "later timers stay in the guest"
+        );
+        let five = sleep(Duration::from_millis(5));
+        assert_eq!(host_timers(&host), [(1, 10 * MS), (2, 5 * MS)]);
+        drop((ten, later, five));
+        assert_eq!(host_timers(&host).len(), 2, "disarming never crosses");
+    }
+
+    #[test]
+    fn a_due_host_timer_fires_every_due_guest_timer_and_arms_the_next() {
+        let host = FakeHost::install();
+        let fired = Rc::new(Cell::new(0));
+        for n in [10, 10, 30] {
+            let fired = fired.clone();
+            executor::spawn(async move {
+                sleep(Duration::from_millis(n)).await;
+                fired.set(fired.get() + 1);
+            });
+        }
+        handle_events(0, []);
+        assert_eq!(host_timers(&host), [(1, 10 * MS)]);
+        handle_events(10 * MS, [Event::Timer(1)]);
+        assert_eq!(fired.get(), 2, "both timers due at 10 ms");
+        assert_eq!(host_timers(&host).last(), Some(&(2, 30 * MS)));
+        // A host timer that fires a little early still fires what it was armed for.
+        handle_events(29 * MS, [Event::Timer(2)]);
+        assert_eq!(fired.get(), 3);
+        assert_eq!(heap_len(), 0);
+    }
+
+    #[test]
+    fn a_timer_armed_and_disarmed_per_request_does_not_pile_up() {
+        let _host = FakeHost::install();
+        let idle = sleep(Duration::from_secs(60));
+        for _ in 0..10_000 {
+            drop(sleep(Duration::from_secs(30)));
+        }
+        assert!(heap_len() <= 130, "{} entries kept", heap_len());
+        drop(idle);
+    }
+}

@@ -47,9 +47,15 @@ fn one_line(error: &anyhow::Error) -> String {
         .replace('\n', " ")
 }
 
+/// The log filter without `EDDY_LOG`. rustls warns once per connection about some client
+/// quirks (an IP address sent as the SNI name, as wrk and some libraries do): a client could
+/// fill the log with them, and failed handshakes are already counted and logged at most once
+/// a second by the host.
+const DEFAULT_LOG_FILTER: &str = "info,rustls=error";
+
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("EDDY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     use std::io::IsTerminal as _;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
