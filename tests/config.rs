@@ -134,6 +134,25 @@ fn a_wrong_type_or_value_refuses_to_start_with_its_line() {
     let (code, stderr) = refused("syntax", "workers = 1\nlisten = [\n");
     assert_ne!(code, Some(0));
     assert_one_line(&stderr, &["eddy.toml:"]);
+    let (code, stderr) = refused("address", "workers = 1\nlisten = [\"127.0.0.1:99999\"]\n");
+    assert_ne!(code, Some(0));
+    assert_one_line(
+        &stderr,
+        &["eddy.toml:2:", "\"listen\"", "the port must be a number"],
+    );
+    let (code, stderr) = refused(
+        "route",
+        "[[handler]]\ncomponent = \"hello.wasm\"\nroute = \"/api/(\"\n",
+    );
+    assert_ne!(code, Some(0));
+    assert_one_line(
+        &stderr,
+        &[
+            "eddy.toml:3:",
+            "\"handler.route\"",
+            "not a regex: unclosed group",
+        ],
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use super::parse::{parse_bytes, parse_duration, parse_health_path};
+use super::parse::{parse_bytes, parse_duration, parse_health_path, parse_listen_address};
 use super::tls_flags::TlsFlags;
 use crate::runtime::{self, Isolation};
 
@@ -106,7 +106,7 @@ pub(super) struct ServeArgs {
     pub(super) component: Option<PathBuf>,
     /// Address to listen on (repeatable; IPv4 or IPv6) [default: 127.0.0.1:8888 unless
     /// --listen-tls is given].
-    #[arg(long, value_name = "ADDR", env = "EDDY_LISTEN", value_delimiter = ',')]
+    #[arg(long, value_name = "ADDR", env = "EDDY_LISTEN", value_delimiter = ',', value_parser = parse_listen_address)]
     pub(super) listen: Vec<String>,
     /// Worker threads, each with its own event loop, guest instance and listening sockets
     /// [default: the number of cores].

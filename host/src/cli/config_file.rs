@@ -258,12 +258,16 @@ fn handler(
     lines: &Lines<'_>,
 ) -> Result<HandlerEntry, FileError> {
     let mut route = ".*".to_owned();
+    let mut route_line = line;
     let mut component = None;
     let mut name = None;
     for (key, value) in table {
         let key_line = lines.of(key.span().start);
         let slot = match key.get_ref().as_ref() {
-            "route" => &mut route,
+            "route" => {
+                route_line = key_line;
+                &mut route
+            }
             "component" => component.insert(String::new()),
             "name" => name.insert(String::new()),
             other => {
@@ -283,6 +287,13 @@ fn handler(
                 reason: "expected a string".to_owned(),
             })?
             .to_owned();
+    }
+    if let Err(reason) = crate::runtime::route_regex(&route) {
+        return Err(FileError {
+            line: route_line,
+            key: "handler.route".to_owned(),
+            reason: format!("{route:?} is {reason}"),
+        });
     }
     let component = component.ok_or_else(|| FileError {
         line,
@@ -380,6 +391,9 @@ mod tests {
         assert_eq!((e.line, e.key.as_str()), (3, "handler.root"));
         let e = error("[[handler]]\ncomponent = \"a.wasm\"\n[plugins.b]\nx = \"1\"\n");
         assert_eq!((e.line, e.key.as_str()), (3, "plugins.b"));
+        let e = error("[[handler]]\ncomponent = \"a.wasm\"\nroute = \"/a((\"\n");
+        assert_eq!((e.line, e.key.as_str()), (3, "handler.route"));
+        assert_eq!(e.reason, "\"/a((\" is not a regex: unclosed group");
         let e = error("workers = 2\nworkers = 3\n");
         assert_eq!(e.line, 2);
         assert_eq!(

@@ -241,6 +241,11 @@ mod tests {
         let arg = find_arg(serve, "max-body-size").expect("flag");
         let reason = check(arg, &"--max-body-size=ten".into()).expect_err("refused");
         assert!(reason.contains("\"ten\" is not a byte count"), "{reason}");
+        let arg = find_arg(serve, "listen").expect("flag");
+        let reason = check(arg, &"--listen=127.0.0.1:99999".into()).expect_err("refused");
+        assert!(reason.contains("the port must be a number"), "{reason}");
+        assert!(check(arg, &"--listen=localhost:80".into()).is_ok());
+        assert!(check(arg, &"--listen=[::1]:80".into()).is_ok());
         assert!(find_arg(serve, "config").is_none());
         assert!(find_arg(serve, "args").is_none());
         assert!(find_arg(serve, "component").is_some());

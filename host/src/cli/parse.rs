@@ -23,6 +23,31 @@ pub(super) fn parse_health_path(text: &str) -> Result<String, String> {
     }
 }
 
+/// Checks the form of a `--listen`/`--listen-tls` address: `ip:port`, `[ipv6]:port` or
+/// `host:port` (a name is resolved when the listener binds). Checked here so that a config
+/// file's bad address is reported with its line.
+pub(super) fn parse_listen_address(text: &str) -> Result<String, String> {
+    if text.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(text.to_owned());
+    }
+    let bad = |why: &str| {
+        format!(
+            "{text:?} is not an address to listen on ({why}; use e.g. 127.0.0.1:8080 or [::1]:8080)"
+        )
+    };
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(bad("no port"));
+    };
+    if port.parse::<u16>().is_err() {
+        return Err(bad("the port must be a number from 0 to 65535"));
+    }
+    let name_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'.';
+    if host.is_empty() || !host.bytes().all(name_byte) {
+        return Err(bad("not an IP address or a host name"));
+    }
+    Ok(text.to_owned())
+}
+
 /// Parses a duration: a number with `ms`, `s`, `m` or `h` (plain numbers are seconds).
 ///
 /// # Errors

@@ -22,7 +22,8 @@ pub(super) struct TlsFlags {
         long,
         value_name = "ADDR",
         env = "EDDY_LISTEN_TLS",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = super::parse::parse_listen_address
     )]
     pub(super) listen_tls: Vec<String>,
     /// A certificate chain, PEM, leaf first (repeatable, paired in order with --tls-key;

@@ -40,7 +40,7 @@ pub use limits::{
 pub use outbound::HttpOutbound;
 pub use plugin_program::{
     DEFAULT_HANDLER_TIMEOUT, DEFAULT_MAX_RESPONSE_BODY, DEFAULT_PLUGIN_MAX_MEMORY,
-    HANDLER_INTERFACE, Isolation, PluginProgram, PluginSettings,
+    HANDLER_INTERFACE, Isolation, PluginProgram, PluginSettings, route_regex,
 };
 pub use plugins::Plugins;
 pub use precompile::precompile;

@@ -172,8 +172,7 @@ impl PluginProgram {
     /// # Errors
     /// `pattern` is not a regex; the message names it.
     pub fn with_route(mut self, pattern: &str) -> anyhow::Result<Self> {
-        let regex = Regex::new(&format!("^(?:{pattern})$"))
-            .map_err(|e| anyhow!("route {pattern:?}: {e}"))?;
+        let regex = route_regex(pattern).map_err(|e| anyhow!("route {pattern:?}: {e}"))?;
         self.route = Some(regex);
         Ok(self)
     }
@@ -260,4 +259,19 @@ pub(super) enum Bindings {
 pub(super) struct Live {
     pub(super) store: Store<PluginState>,
     pub(super) bindings: Bindings,
+}
+
+/// Compiles a route: `pattern` must match a request's whole path.
+///
+/// # Errors
+/// `pattern` is not a regex: the reason in one line (`unclosed group`).
+pub fn route_regex(pattern: &str) -> Result<Regex, String> {
+    Regex::new(&format!("^(?:{pattern})$")).map_err(|error| match error {
+        // The syntax error's last line names the problem; the lines above draw the pattern.
+        regex::Error::Syntax(text) => {
+            let last = text.lines().last().unwrap_or("not a regex").trim();
+            format!("not a regex: {}", last.trim_start_matches("error: "))
+        }
+        other => other.to_string(),
+    })
 }
