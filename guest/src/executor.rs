@@ -75,6 +75,9 @@ pub fn spawn(future: impl Future<Output = ()> + 'static) {
             Some(slot) => {
                 let entry = &mut executor.slots[slot];
                 entry.generation = entry.generation.wrapping_add(1);
+                // A wake of the slot's previous task may still be queued: it must not keep
+                // the new task from being queued.
+                entry.queued = false;
                 entry.task = Some(task);
                 entry.waker = task_waker(slot, entry.generation);
                 slot
@@ -129,10 +132,11 @@ fn take_task(slot: usize, generation: u32) -> Option<(Task, Waker)> {
     EXECUTOR.with(|executor| {
         let mut executor = executor.borrow_mut();
         let entry = &mut executor.slots[slot];
-        entry.queued = false;
         if entry.generation != generation {
+            // A stale wake of an earlier task in this slot; the flag is the new task's.
             return None;
         }
+        entry.queued = false;
         Some((entry.task.take()?, entry.waker.clone()))
     })
 }
@@ -158,6 +162,23 @@ mod tests {
         assert_eq!(run_ready(), 1);
         assert!(hit.get());
         assert_eq!(run_ready(), 0, "a finished task is not polled again");
+    }
+
+    #[test]
+    fn a_task_spawned_into_a_slot_with_a_stale_wake_still_runs() {
+        let ran = Rc::new(Cell::new(false));
+        // A wakes itself during its last poll, so a stale wake of its slot stays queued;
+        // B, queued before that wake, spawns C, which takes A's freed slot.
+        spawn(std::future::poll_fn(|cx| {
+            cx.waker().wake_by_ref();
+            Poll::Ready(())
+        }));
+        let seen = ran.clone();
+        spawn(async move {
+            spawn(async move { seen.set(true) });
+        });
+        run_ready();
+        assert!(ran.get(), "the task in the reused slot ran");
     }
 
     #[test]

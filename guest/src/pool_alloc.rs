@@ -154,9 +154,11 @@ impl Default for PoolAlloc {
     }
 }
 
-// SAFETY: installed only on `wasm32` without the `atomics` feature, where a program has a
-// single thread: no two calls ever overlap. Allocation never re-enters itself (the standard
+// SAFETY: only on `wasm32` without the `atomics` feature, where a program has a single
+// thread: no two calls ever overlap (elsewhere `PoolAlloc` is not `Sync`, so it cannot be a
+// global allocator shared by threads). Allocation never re-enters itself (the standard
 // allocator it calls does not allocate through the global allocator).
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
 unsafe impl Sync for PoolAlloc {}
 
 // SAFETY: every method forwards to `Pools`, whose contracts are GlobalAlloc's, and is the only

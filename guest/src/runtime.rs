@@ -262,9 +262,27 @@ pub(crate) fn poll_timer(id: TimerId, waker: &Waker) -> bool {
 }
 
 /// Forgets a guest timer. The host timer stays armed even when it was this one's: when it
-/// fires, the guest re-arms it for the earliest timer still live (at most one wasted wakeup).
+/// fires, the guest re-arms it for the earliest timer still live (at most one wasted
+/// wakeup). Once no timer is left at the end of a call, [`run_rounds`] cancels it.
 pub(crate) fn disarm_timer(id: TimerId) {
     STATE.with(|state| state.borrow_mut().timers.slots.remove(&id));
+}
+
+/// Cancels the host timer when the guest has no timer left, so that the host knows the
+/// guest waits for no timer (`eddy run` reports a guest waiting for nothing at once).
+fn cancel_idle_host_timer() {
+    let idle = STATE.with(|state| {
+        let timers = &mut state.borrow_mut().timers;
+        if timers.slots.is_empty() {
+            timers.deadlines.clear();
+            timers.host.take()
+        } else {
+            None
+        }
+    });
+    if let Some((host_timer, _)) = idle {
+        host().cancel_timer(host_timer);
+    }
 }
 
 fn stream(conn: ConnId) -> Option<StreamRef> {
@@ -450,6 +468,7 @@ pub fn run_rounds() {
             stream.borrow_mut().sync_read_interest();
         }
     }
+    cancel_idle_host_timer();
 }
 
 #[cfg(test)]
@@ -486,8 +505,21 @@ mod tests {
         );
         let five = sleep(Duration::from_millis(5));
         assert_eq!(host_timers(&host), [(1, 10 * MS), (2, 5 * MS)]);
-        drop((ten, later, five));
-        assert_eq!(host_timers(&host).len(), 2, "disarming never crosses");
+        drop((ten, later));
+        assert_eq!(
+            host_timers(&host).len(),
+            2,
+            "disarming a timer among others never crosses"
+        );
+        assert_eq!(host.0.borrow().cancelled, [1]);
+        drop(five);
+        assert_eq!(host.0.borrow().cancelled, [1], "not before the call ends");
+        handle_events(0, []);
+        assert_eq!(
+            host.0.borrow().cancelled,
+            [1, 2],
+            "no timer left: the host's is cancelled"
+        );
     }
 
     #[test]

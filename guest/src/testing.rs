@@ -24,6 +24,8 @@ pub struct Record {
     pub next_conn: ConnId,
     /// Armed timers.
     pub timers: Vec<(TimerId, Instant)>,
+    /// Cancelled timers.
+    pub cancelled: Vec<TimerId>,
     /// The exit code passed to `stop`.
     pub stopped: Option<u8>,
     /// What `wall_time` answers.
@@ -150,7 +152,9 @@ impl Host for FakeHost {
         id
     }
 
-    fn cancel_timer(&self, _timer: TimerId) {}
+    fn cancel_timer(&self, timer: TimerId) {
+        self.0.borrow_mut().cancelled.push(timer);
+    }
 
     fn now(&self) -> Instant {
         0
