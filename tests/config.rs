@@ -254,46 +254,45 @@ fn sighup_swaps_the_handler_table_and_a_broken_file_keeps_the_old_one() {
             .map(|_| roundtrip(server.addr, GET_GREETING).text())
             .collect()
     };
-    assert!(answers().iter().all(|a| a == "Some(\"one\")"));
+    let all_answer = |expected: &str| {
+        let got = answers();
+        assert!(got.iter().all(|a| a == expected), "{got:?}");
+    };
+    // Rewrites the file, sends SIGHUP and waits for `logged`; returns the log.
+    let reload = |text: &str, logged: &str| {
+        std::fs::write(&path, text).expect("rewrite");
+        server.signal("HUP");
+        server.wait_stderr(logged)
+    };
+    all_answer("Some(\"one\")");
     let mut kept = server.connect();
     write_all(&mut kept, GET_GREETING);
     assert_eq!(read_response(&mut kept, false).text(), "Some(\"one\")");
 
     // New settings, same component: nothing to compile, the plugins see the new value.
-    std::fs::write(&path, reloadable("wasi-probe", ".*", "two")).expect("rewrite");
-    server.signal("HUP");
-    server.wait_stderr("reloaded handlers: 1 handlers, 0 compiled anew");
-    assert!(
-        answers().iter().all(|a| a == "Some(\"two\")"),
-        "{:?}",
-        answers()
+    reload(
+        &reloadable("wasi-probe", ".*", "two"),
+        "reloaded handlers: 1 handlers, 0 compiled anew",
     );
+    all_answer("Some(\"two\")");
     write_all(&mut kept, GET_GREETING);
     assert_eq!(read_response(&mut kept, false).text(), "Some(\"two\")");
 
     // Another component: compiled before the swap.
-    std::fs::write(&path, reloadable("hello", ".*", "two")).expect("rewrite");
-    server.signal("HUP");
-    server.wait_stderr("reloaded handlers: 1 handlers, 1 compiled anew");
-    assert!(
-        answers().iter().all(|a| a == "Hello, world!"),
-        "{:?}",
-        answers()
+    reload(
+        &reloadable("hello", ".*", "two"),
+        "reloaded handlers: 1 handlers, 1 compiled anew",
     );
+    all_answer("Hello, world!");
 
     // A broken file, a missing component: one line each, the old table stays.
-    std::fs::write(&path, "[[handler]\ncomponent = \"x.wasm\"\n").expect("rewrite");
-    server.signal("HUP");
-    let log = server.wait_stderr("handlers not reloaded, keeping the old ones: ");
-    assert!(log.contains("eddy.toml:1"), "{log}");
-    std::fs::write(&path, reloadable("missing", ".*", "two")).expect("rewrite");
-    server.signal("HUP");
-    server.wait_stderr("cannot read plugin");
-    assert!(
-        answers().iter().all(|a| a == "Hello, world!"),
-        "{:?}",
-        answers()
+    let log = reload(
+        "[[handler]\ncomponent = \"x.wasm\"\n",
+        "handlers not reloaded, keeping the old ones: ",
     );
+    assert!(log.contains("eddy.toml:1"), "{log}");
+    reload(&reloadable("missing", ".*", "two"), "cannot read plugin");
+    all_answer("Hello, world!");
 
     // Other routes: the host matches them, so they apply at once (here: only /config).
     std::fs::write(&path, reloadable("wasi-probe", "/config", "three")).expect("rewrite");
@@ -303,10 +302,6 @@ fn sighup_swaps_the_handler_table_and_a_broken_file_keeps_the_old_one() {
         assert!(std::time::Instant::now() < deadline, "{}", server.stderr());
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    assert!(
-        answers().iter().all(|a| a == "Some(\"three\")"),
-        "{:?}",
-        answers()
-    );
+    all_answer("Some(\"three\")");
     assert_eq!(roundtrip(server.addr, GET_OTHER).status, 404);
 }

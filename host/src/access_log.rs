@@ -10,6 +10,8 @@ use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use eddy_http::response_head::{civil_from_days, push_decimal};
+
 /// Bytes buffered before the worker writes them out without waiting for the end of its
 /// wakeup, so a long burst of requests cannot grow the buffer without bound.
 pub const FLUSH_AT_BYTES: usize = 64 * 1024;
@@ -186,40 +188,11 @@ fn timestamp(secs: u64) -> [u8; 19] {
     out
 }
 
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
-}
-
 fn push_stamp(buffer: &mut Vec<u8>, stamp: &[u8; 19], micros: u32) {
     buffer.extend_from_slice(stamp);
     buffer.push(b'.');
     push_decimal(buffer, u64::from(micros), 6);
     buffer.push(b'Z');
-}
-
-/// `n` in decimal, zero-padded to at least `width` digits.
-fn push_decimal(buffer: &mut Vec<u8>, n: u64, width: u32) {
-    let mut divisor = 1u64;
-    let mut digits = 1;
-    while n / divisor >= 10 || digits < width {
-        divisor *= 10;
-        digits += 1;
-    }
-    while divisor > 0 {
-        buffer.push(b'0' + (n / divisor % 10) as u8);
-        divisor /= 10;
-    }
 }
 
 /// Text as is, with control characters escaped so a line stays one line on a terminal.
@@ -259,22 +232,6 @@ fn push_json(buffer: &mut Vec<u8>, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn decimals_pad_to_their_width() {
-        for (n, width, text) in [
-            (0, 1, "0"),
-            (7, 2, "07"),
-            (449_295, 6, "449295"),
-            (42, 6, "000042"),
-            (1_234_567, 2, "1234567"),
-            (u64::MAX, 1, "18446744073709551615"),
-        ] {
-            let mut out = Vec::new();
-            push_decimal(&mut out, n, width);
-            assert_eq!(out, text.as_bytes());
-        }
-    }
 
     fn record(path: &str, complete: bool) -> AccessRecord<'_> {
         AccessRecord {
