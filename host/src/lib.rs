@@ -16,4 +16,5 @@ pub mod policy;
 pub mod reload;
 pub mod runtime;
 pub mod tls;
+pub mod upstream;
 pub mod worker;
