@@ -149,6 +149,22 @@ impl<T> Calls<T> {
     }
 }
 
+/// `future`'s output, or `None` once `deadline` passes first. The timer is only made when the
+/// future waits: a call that finishes at its first poll never touches tokio's timer wheel.
+pub async fn within<F: Future>(deadline: std::time::Instant, future: F) -> Option<F::Output> {
+    let mut future = pin!(future);
+    let mut sleep: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(output) = future.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        let sleep =
+            sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline.into())));
+        sleep.as_mut().poll(cx).map(|()| None)
+    })
+    .await
+}
+
 /// Runs `future` to its end on this thread, parking it meanwhile: for the plugin imports of
 /// guests that wait for their plugins (`plugins.call`, `dispatch`), and for start-up.
 pub fn block_on<F: Future>(future: F) -> F::Output {
@@ -257,6 +273,18 @@ mod tests {
         let mut done = Vec::new();
         calls.poll_ready(&mut done);
         assert_eq!(done, vec![(id, "woken")]);
+    }
+
+    #[test]
+    fn within_gives_up_at_the_deadline_and_not_before() {
+        let soon = std::time::Instant::now() + Duration::from_millis(20);
+        assert_eq!(block_on(within(soon, async { 1 })), Some(1));
+        let late = block_on(within(soon, async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            2
+        }));
+        assert_eq!(late, None);
+        assert!(std::time::Instant::now() < soon + Duration::from_secs(1));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use super::backoff::Verdict;
-use super::calls::{CallId, Calls, block_on};
+use super::calls::{CallId, Calls, block_on, within};
 use super::handler_table::HandlerTable;
 use super::plugin_program::{Bindings, Live, PluginSettings};
 use super::pool::{Lease, Pool};
@@ -185,13 +185,12 @@ async fn call(pool: Rc<Pool>, request: Request, server_name: Option<String>) -> 
     let deadline = started + settings.timeout;
     let queue_deadline = started + settings.queue_timeout.min(settings.timeout);
     let mut lease = pool.acquire(queue_deadline).await?;
-    let until = tokio::time::Instant::from_std(deadline);
-    let outcome = tokio::time::timeout_at(
-        until,
+    let outcome = within(
+        deadline,
         run(&pool, &mut lease, &request, server_name, deadline),
     )
     .await
-    .unwrap_or_else(|_| {
+    .unwrap_or_else(|| {
         Err(Failure::Call {
             verb: "timed out",
             report: TrapReport {
@@ -310,4 +309,187 @@ fn log_failure(pool: &Pool, message: &str, verdict: &Verdict) {
             format!("in {backoff:?} (the plugin rests)")
         }
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    use super::*;
+    use crate::runtime::plugin_program::PluginProgram;
+
+    /// Counts the loop's wakes and unparks the test's thread.
+    struct Unpark(std::thread::Thread, AtomicUsize);
+
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            self.0.unpark();
+        }
+    }
+
+    /// The plugins of one worker: `component` for `route`.
+    fn plugins(component: &str, route: &str, settings: PluginSettings) -> Plugins {
+        let engine = super::super::engine().expect("an engine");
+        let bytes = std::fs::read(crate::guests::path(component)).expect("a built component");
+        let program = PluginProgram::from_bytes(&engine, &bytes, component)
+            .and_then(|program| program.with_route(route))
+            .expect("a plugin");
+        let waker = Waker::from(Arc::new(Unpark(
+            std::thread::current(),
+            AtomicUsize::new(0),
+        )));
+        Plugins::new(&HandlerTable::new(vec![program]), &settings, waker)
+    }
+
+    fn request(path: &str, query: &str) -> Request {
+        Request {
+            method: "GET".into(),
+            uri: format!("{path}?{query}"),
+            path: path.into(),
+            query: query.into(),
+            version: "HTTP/1.1".into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            remote_ip: "127.0.0.1".into(),
+            protocol: "http".into(),
+            host: "test".into(),
+            start_time: 0,
+        }
+    }
+
+    fn text(answer: &Answer) -> String {
+        match answer {
+            Ok(response) => String::from_utf8_lossy(&response.body).into_owned(),
+            Err(error) => format!("{error:?}"),
+        }
+    }
+
+    /// Polls like the worker's loop until `count` calls finished.
+    fn finish(plugins: &mut Plugins, count: usize) -> Vec<(CallId, Answer)> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut done = Vec::new();
+        while done.len() < count {
+            assert!(
+                Instant::now() < deadline,
+                "{} of {count} calls finished",
+                done.len()
+            );
+            if !plugins.has_ready() {
+                std::thread::park_timeout(Duration::from_millis(10));
+            }
+            plugins.poll_ready(&mut done);
+        }
+        done
+    }
+
+    #[test]
+    fn a_plugin_that_does_not_wait_answers_within_start() {
+        let _io = crate::runtime::enter_io_runtime();
+        let mut plugins = plugins("hello", "/h.*", PluginSettings::default());
+        match plugins.start(request("/hello", ""), None) {
+            Started::Ready(Some(answer)) => assert_eq!(text(&answer), "Hello, world!"),
+            _ => panic!("hello should answer at once"),
+        }
+        assert!(matches!(
+            plugins.start(request("/other", ""), None),
+            Started::Ready(None)
+        ));
+        assert_eq!(plugins.waiting(), 0);
+    }
+
+    #[test]
+    fn guests_that_wait_for_their_plugins_still_get_answers() {
+        let _io = crate::runtime::enter_io_runtime();
+        let mut plugins = plugins("wasi-http", "/.*", PluginSettings::default());
+        let answer = plugins
+            .dispatch_waiting(request("/sleep", "ms=20"), None)
+            .expect("a route");
+        assert_eq!(text(&answer), "slept");
+        assert_eq!(
+            text(&plugins.call_waiting(0, request("/", ""), None)),
+            "hello from wasi:http\n"
+        );
+        assert!(matches!(
+            plugins.call_waiting(1, request("/", ""), None),
+            Err(PluginError::UnknownPlugin)
+        ));
+    }
+
+    #[test]
+    fn overlapping_calls_get_instances_of_their_own_and_leave_them_pooled() {
+        let _io = crate::runtime::enter_io_runtime();
+        let mut plugins = plugins("wasi-http", "/.*", PluginSettings::default());
+        let ids: Vec<CallId> = (0..3)
+            .map(|_| match plugins.start(request("/sleep", "ms=50"), None) {
+                Started::Pending(id) => id,
+                _ => panic!("a sleep waits"),
+            })
+            .collect();
+        assert_eq!(plugins.waiting(), 3);
+        let done = finish(&mut plugins, 3);
+        let mut finished: Vec<CallId> = done.iter().map(|(id, _)| *id).collect();
+        finished.sort_unstable();
+        assert_eq!(finished, ids);
+        assert!(done.iter().all(|(_, answer)| text(answer) == "slept"));
+        assert_eq!(plugins.pools[0].idle_count(), 3);
+        assert_eq!(plugins.pools[0].instantiations(), 3);
+        // The most recently used instance answers next: it has answered two requests.
+        match plugins.start(request("/count", ""), None) {
+            Started::Ready(Some(answer)) => assert_eq!(text(&answer), "2"),
+            _ => panic!("count answers at once"),
+        }
+    }
+
+    #[test]
+    fn past_the_cap_requests_wait_in_line_then_get_503() {
+        let _io = crate::runtime::enter_io_runtime();
+        let settings = PluginSettings {
+            max_calls: 1,
+            queue_timeout: Duration::from_millis(100),
+            ..PluginSettings::default()
+        };
+        let mut plugins = plugins("wasi-http", "/.*", settings);
+        let Started::Pending(first) = plugins.start(request("/sleep", "ms=300"), None) else {
+            panic!("a sleep waits");
+        };
+        let Started::Pending(second) = plugins.start(request("/", ""), None) else {
+            panic!("the second request waits for the only instance");
+        };
+        let done = finish(&mut plugins, 2);
+        assert_eq!(done[0].0, second, "the queued request gives up first");
+        assert!(
+            matches!(&done[0].1, Err(PluginError::Unavailable(reason)) if reason.contains("--max-plugin-calls")),
+            "{}",
+            text(&done[0].1)
+        );
+        assert_eq!((done[1].0, text(&done[1].1)), (first, "slept".into()));
+    }
+
+    #[test]
+    fn a_call_past_its_deadline_is_dropped_and_its_instance_with_it() {
+        let _io = crate::runtime::enter_io_runtime();
+        let settings = PluginSettings {
+            timeout: Duration::from_millis(100),
+            ..PluginSettings::default()
+        };
+        let mut plugins = plugins("wasi-http", "/.*", settings);
+        let started = Instant::now();
+        assert!(matches!(
+            plugins.start(request("/sleep", "ms=5000"), None),
+            Started::Pending(_)
+        ));
+        let done = finish(&mut plugins, 1);
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert!(
+            matches!(&done[0].1, Err(PluginError::Trapped(reason)) if reason.contains("--handler-timeout")),
+            "{}",
+            text(&done[0].1)
+        );
+        assert_eq!(plugins.pools[0].idle_count(), 0);
+    }
 }
