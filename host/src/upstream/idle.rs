@@ -10,10 +10,10 @@ use hyper::client::conn::http1::SendRequest;
 use wasmtime_wasi_http::WasiBody;
 
 /// Idle connections kept per upstream.
-pub const MAX_IDLE_PER_UPSTREAM: usize = 32;
+pub const MAX_IDLE_PER_UPSTREAM: usize = 128;
 
 /// Idle connections kept in all, over every upstream.
-pub const MAX_IDLE: usize = 256;
+pub const MAX_IDLE: usize = 512;
 
 /// An idle connection older than this is closed rather than reused (servers close theirs
 /// after 5 s to 75 s; a request on a connection the server just closed would fail).
