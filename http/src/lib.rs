@@ -47,7 +47,9 @@ pub use headers::HeaderMap;
 pub use json::Json;
 pub use multipart::UploadedFile;
 pub use request::{Request, RequestParts};
-pub use response::{EncodeOptions, Response, StreamFraming, encode, encode_stream_head};
+pub use response::{
+    EncodeOptions, Response, StreamFraming, encode, encode_sized_stream_head, encode_stream_head,
+};
 pub use router::{Application, Context, RequestHandler};
 
 #[cfg(test)]

@@ -197,6 +197,8 @@ pub enum StreamFraming {
     Chunked,
     /// The body ends when the connection closes (HTTP/1.0 has no chunking).
     UntilClose,
+    /// `Content-Length`: exactly this many bytes follow.
+    Length(u64),
 }
 
 /// Encodes the head of a response whose body is written later in pieces.
@@ -207,8 +209,21 @@ pub enum StreamFraming {
 /// # Errors
 /// A header name or value is invalid (CR, LF, NUL): nothing may be sent as given.
 pub fn encode_stream_head(
+    response: Response,
+    options: &EncodeOptions<'_>,
+) -> Result<(Vec<u8>, StreamFraming, bool), InvalidHeader> {
+    encode_sized_stream_head(response, options, None)
+}
+
+/// Encodes the head of a response whose body is written later in pieces and, with `length`,
+/// is exactly that long: framed by `Content-Length` then, on either version.
+///
+/// # Errors
+/// A header name or value is invalid (CR, LF, NUL): nothing may be sent as given.
+pub fn encode_sized_stream_head(
     mut response: Response,
     options: &EncodeOptions<'_>,
+    length: Option<u64>,
 ) -> Result<(Vec<u8>, StreamFraming, bool), InvalidHeader> {
     if !(100..=999).contains(&response.status) {
         response = Response::error(500);
@@ -218,6 +233,11 @@ pub fn encode_stream_head(
     write_head_start(&mut out, options, status, &response.headers)?;
     let (framing, keep_alive) = if !has_body(options.method, status) {
         (StreamFraming::NoBody, options.keep_alive)
+    } else if let Some(length) = length {
+        out.extend_from_slice(b"Content-Length: ");
+        push_decimal(&mut out, length, 1);
+        out.extend_from_slice(b"\r\n");
+        (StreamFraming::Length(length), options.keep_alive)
     } else if options.version == Version::Http11 {
         out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
         (StreamFraming::Chunked, options.keep_alive)
@@ -354,6 +374,26 @@ Server: eddy\r\nContent-Length: 2\r\n\r\nhi"
             !text.contains("Content-Encoding") && text.contains("Vary: Accept-Encoding"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_streamed_head_with_a_length_is_framed_by_it_on_either_version() {
+        for version in [Version::Http11, Version::Http10] {
+            let mut opts = options("GET", true);
+            opts.version = version;
+            let (head, framing, _) =
+                encode_sized_stream_head(Response::new(200), &opts, Some(1234)).expect("valid");
+            let text = String::from_utf8_lossy(&head).into_owned();
+            assert!(
+                text.contains("Content-Length: 1234\r\n") && !text.contains("chunked"),
+                "{text}"
+            );
+            assert_eq!(framing, StreamFraming::Length(1234));
+        }
+        let (_, framing, _) =
+            encode_sized_stream_head(Response::new(200), &options("HEAD", true), Some(9))
+                .expect("valid");
+        assert_eq!(framing, StreamFraming::NoBody);
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::cell::Cell;
 use std::time::Duration;
 
 use eddy_http::chunked::{LAST_CHUNK, write_chunk};
-use eddy_http::{EncodeOptions, Response, StreamFraming, Version, encode, encode_stream_head};
+use eddy_http::{
+    EncodeOptions, Response, StreamFraming, Version, encode, encode_sized_stream_head,
+};
 
 use super::reader::BodySource;
 use crate::iostream::{IOStream, StreamError};
@@ -131,6 +133,12 @@ impl ResponseWriter<'_> {
         }
     }
 
+    /// Whether the request body comes piece by piece through [`ResponseWriter::read_body`]
+    /// ([`StreamingHandler::streams_body`](super::StreamingHandler::streams_body) said so).
+    pub fn streams_body(&self) -> bool {
+        self.body.is_some()
+    }
+
     /// Whether the connection stays open after this response: not once the host drains.
     fn keep(&self) -> bool {
         self.keep_alive && !crate::draining()
@@ -173,11 +181,27 @@ impl ResponseWriter<'_> {
     /// # Errors
     /// The response was already started, or the stream closed.
     pub async fn write_head(&self, head: Response) -> Result<(), StreamError> {
+        self.write_sized_head(head, None).await
+    }
+
+    /// Like [`ResponseWriter::write_head`] for a body of exactly `length` bytes, when known:
+    /// framed by `Content-Length` instead of chunks. A body that ends short or runs long
+    /// closes the connection (the client cannot tell a complete response otherwise).
+    ///
+    /// # Errors
+    /// The response was already started, or the stream closed.
+    pub async fn write_sized_head(
+        &self,
+        head: Response,
+        length: Option<u64>,
+    ) -> Result<(), StreamError> {
         if self.progress.get() != Progress::NotStarted {
             return Err(StreamError::Closed(None));
         }
         let status = head.status;
-        match with_http_date(|date| encode_stream_head(head, &self.encode_options(date))) {
+        match with_http_date(|date| {
+            encode_sized_stream_head(head, &self.encode_options(date), length)
+        }) {
             Ok((bytes, framing, keep_alive)) => {
                 self.meter.status.set(status);
                 self.progress.set(Progress::Body(framing, keep_alive));
@@ -206,9 +230,32 @@ impl ResponseWriter<'_> {
                 self.put(framed).await
             }
             Progress::Body(StreamFraming::UntilClose, _) => self.put(chunk.to_vec()).await,
+            Progress::Body(StreamFraming::Length(left), keep) => {
+                let fits = u64::try_from(chunk.len()).is_ok_and(|n| n <= left);
+                if !fits {
+                    log(
+                        Level::Warn,
+                        "a response body ran past its Content-Length; cutting it",
+                    );
+                    self.abort();
+                    return Err(StreamError::Closed(None));
+                }
+                let left = left - chunk.len() as u64;
+                self.progress
+                    .set(Progress::Body(StreamFraming::Length(left), keep));
+                self.put(chunk.to_vec()).await
+            }
             Progress::Body(..) => Ok(()),
             Progress::NotStarted | Progress::Done(_) => Err(StreamError::Closed(None)),
         }
+    }
+
+    /// Cuts the response where it is: the connection closes at once, without the last chunk,
+    /// so the client sees an incomplete response (a body that broke off midway).
+    pub fn abort(&self) {
+        self.meter.failed.set(true);
+        self.progress.set(Progress::Done(false));
+        self.stream.close();
     }
 
     /// Ends the response (the last chunk on HTTP/1.1).
@@ -238,9 +285,15 @@ pub(super) async fn finish(
             progress.set(Progress::Done(false));
             Ok(())
         }
-        Progress::Body(StreamFraming::NoBody, keep) => {
+        Progress::Body(StreamFraming::NoBody | StreamFraming::Length(0), keep) => {
             progress.set(Progress::Done(keep));
             Ok(())
+        }
+        // Shorter than its Content-Length: only a close tells the client.
+        Progress::Body(StreamFraming::Length(_), _) => {
+            progress.set(Progress::Done(false));
+            stream.close();
+            Err(StreamError::Closed(None))
         }
         Progress::NotStarted | Progress::Done(_) => Ok(()),
     }
