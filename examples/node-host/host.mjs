@@ -9,7 +9,7 @@
 // sockets: `eddy:io/{types,net,timers,clock,log,process}` and `eddy:http/plugins` (plugin 0 is
 // the JavaScript function in handler.mjs; when it returns a promise, the guest's request waits
 // for it while everything else goes on, and the answer reaches the guest through its
-// `eddy:http/plugin-results` export). The guest keeps all the HTTP logic: parsing,
+// `eddy:http/plugin-results.deliver` export). The guest keeps all the HTTP logic: parsing,
 // keep-alive, pipelining, chunked bodies, limits, timeouts.
 
 import net from "node:net";
@@ -246,8 +246,8 @@ const pluginImports = {
     }
   },
   // What the guest calls: a handler that answers at once is `ready`; one that returns a
-  // promise is `pending`, and its answer is delivered with `plugin-results.complete` when the
-  // promise settles, in the turn of Node's event loop where it settles.
+  // promise is `pending`, and its answer is delivered with `plugin-results.deliver` when the
+  // promise settles (the answers that settle in one turn of Node's event loop go together).
   start(request, _serverName) {
     let answer;
     try {
@@ -260,10 +260,26 @@ const pluginImports = {
     }
     const call = nextCall++;
     answer.then(
-      (response) => complete(call, { tag: "ok", val: response }),
-      (error) => complete(call, trapped(error)),
+      (response) => settle(call, { tag: "ok", val: response }),
+      (error) => settle(call, trapped(error)),
     );
     return { tag: "pending", val: call };
+  },
+  // This handler takes whole request bodies and answers whole: nothing streams.
+  streamsBody(_path) {
+    return false;
+  },
+  startStreaming(request, serverName) {
+    return pluginImports.start(request, serverName);
+  },
+  writeBody(_call, _bytes) {
+    return 0;
+  },
+  finishBody(_call, _complete) {},
+  moreBody(_call) {},
+  cancel(call) {
+    settled.delete(call);
+    cancelled.add(call);
   },
 };
 
@@ -273,10 +289,29 @@ function trapped(error) {
 }
 
 let nextCall = 1n;
+/** Answers settled since the last delivery, by call; calls the guest gave up on. */
+const settled = new Map();
+const cancelled = new Set();
+let deliveryScheduled = false;
 
-/** Hands the answer of call `call` to the guest. */
-function complete(call, answer) {
-  guest.results.complete(now(), [{ call, answer }]);
+/** Queues the answer of call `call`; one `deliver` per turn of Node's event loop. */
+function settle(call, answer) {
+  if (cancelled.delete(call)) {
+    return;
+  }
+  settled.set(call, answer);
+  if (!deliveryScheduled) {
+    deliveryScheduled = true;
+    setImmediate(() => {
+      deliveryScheduled = false;
+      const updates = [...settled].map(([id, result]) => ({
+        call: id,
+        event: { tag: "answer", val: result },
+      }));
+      settled.clear();
+      guest.results.deliver(now(), updates);
+    });
+  }
 }
 
 // ---- start ------------------------------------------------------------------------------

@@ -7,7 +7,7 @@
 
 use eddy_guest::http::{HeaderMap, Request, Response};
 
-use crate::pending::{self, Answer};
+use crate::pending::{self, Answer, Event};
 
 wit_bindgen::generate!({
     path: "../wit/http",
@@ -15,7 +15,7 @@ wit_bindgen::generate!({
 });
 
 use eddy::http::{plugins, types};
-use exports::eddy::http::plugin_results::{Guest as PluginResults, PluginResult};
+use exports::eddy::http::plugin_results::{CallEvent, CallUpdate, Guest as PluginResults};
 
 pub use eddy::http::plugins::PluginError;
 
@@ -23,13 +23,13 @@ pub use eddy::http::plugins::PluginError;
 pub enum Started {
     /// The plugin answered at once (`None`: no route matches).
     Ready(Option<Answer>),
-    /// The plugin waits; its answer comes through `plugin-results` under this id.
+    /// The call waits; what becomes of it comes through `plugin-results` under this id.
     Pending(u64),
 }
 
 /// Hands `request` to the host's router, moving its strings, headers and body into the
-/// record.
-pub fn start(request: Request) -> Started {
+/// record; with `streamed_body`, its body follows through [`write_body`].
+pub fn start(request: Request, streamed_body: bool) -> Started {
     let record = types::Request {
         version: request.version.as_str().to_owned(),
         headers: request.headers.into(),
@@ -44,10 +44,41 @@ pub fn start(request: Request) -> Started {
         start_time: request.start_time,
     };
     // Over TLS the plugin may ask for the server name (SNI) during the call.
-    match plugins::start(&record, request.server_name.as_deref()) {
+    let server_name = request.server_name.as_deref();
+    let started = if streamed_body {
+        plugins::start_streaming(&record, server_name)
+    } else {
+        plugins::start(&record, server_name)
+    };
+    match started {
         plugins::Started::Ready(answer) => Started::Ready(answer.map(answer_of)),
         plugins::Started::Pending(call) => Started::Pending(call),
     }
+}
+
+/// Whether the plugin for `path` reads its request body as a stream.
+pub fn streams_body(path: &str) -> bool {
+    plugins::streams_body(path)
+}
+
+/// Hands the host the next bytes of call `call`'s request body; how many it took.
+pub fn write_body(call: u64, bytes: &[u8]) -> usize {
+    plugins::write_body(call, bytes) as usize
+}
+
+/// Ends call `call`'s request body, whole or broken off.
+pub fn finish_body(call: u64, complete: bool) {
+    plugins::finish_body(call, complete);
+}
+
+/// Asks for the next response piece of call `call`.
+pub fn more_body(call: u64) {
+    plugins::more_body(call);
+}
+
+/// Drops call `call` with the host.
+pub fn cancel(call: u64) {
+    plugins::cancel(call);
 }
 
 fn answer_of(answer: Result<types::Response, PluginError>) -> Answer {
@@ -58,14 +89,28 @@ fn answer_of(answer: Result<types::Response, PluginError>) -> Answer {
     })
 }
 
-/// The `plugin-results` export: answers of calls that waited, handed to their requests.
+fn event_of(event: CallEvent) -> Event {
+    match event {
+        CallEvent::Answer(answer) => Event::Answer(answer_of(answer)),
+        CallEvent::Head(head) => Event::Head {
+            status: head.status,
+            headers: HeaderMap::from(head.headers),
+            length: head.length,
+        },
+        CallEvent::Body(bytes) => Event::Body(bytes),
+        CallEvent::End(broke) => Event::End(broke),
+        CallEvent::Window => Event::Window,
+    }
+}
+
+/// The `plugin-results` export: what happened to waiting calls, handed to their requests.
 struct Results;
 
 impl PluginResults for Results {
-    fn complete(now: u64, results: Vec<PluginResult>) {
+    fn deliver(now: u64, updates: Vec<CallUpdate>) {
         eddy_guest::resume(now, || {
-            for result in results {
-                pending::complete(result.call, answer_of(result.answer));
+            for update in updates {
+                pending::deliver(update.call, event_of(update.event));
             }
         });
     }

@@ -15,7 +15,12 @@
 mod bindings;
 mod pending;
 
-use eddy_guest::http::{Request, Response};
+use pending::{Answer, Call, Event};
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+
+use eddy_guest::http::query::split_uri;
+use eddy_guest::http::{Request, RequestHead, Response};
 use eddy_guest::options::{CommandLine, OptionParser};
 use eddy_guest::{Level, ResponseWriter, StreamingHandler, log, serve_http, serve_http_streaming};
 
@@ -29,14 +34,8 @@ fn you_requested(request: &Request) -> Response {
 struct Plugins;
 
 impl Plugins {
-    /// Calls the plugin that `request` routes to; the request (body included) moves into
-    /// the call instead of being copied. A call that waits is awaited.
-    async fn answer(&self, request: Request) -> Response {
-        let (method, path) = (request.method.clone(), request.path.clone());
-        let answer = match bindings::start(request) {
-            bindings::Started::Ready(answer) => answer,
-            bindings::Started::Pending(call) => Some(pending::PendingAnswer::new(call).await),
-        };
+    /// The error response for a call that gave no response.
+    fn refusal(method: &str, path: &str, answer: Option<Answer>) -> Response {
         match answer {
             None => Response::error(404),
             Some(Ok(response)) => response,
@@ -64,12 +63,121 @@ impl Plugins {
             }
         }
     }
+
+    /// Writes what the host says about a waiting call to the client: a whole answer, or a
+    /// head, the body's pieces (one at a time, each written before the next is asked for)
+    /// and its end.
+    async fn relay(call: &Call, response: &ResponseWriter<'_>, method: &str, path: &str) {
+        loop {
+            match call.next().await {
+                Event::Answer(answer) => {
+                    let _ = response
+                        .send(Self::refusal(method, path, Some(answer)))
+                        .await;
+                    return;
+                }
+                Event::Head {
+                    status,
+                    headers,
+                    length,
+                } => {
+                    let mut head = Response::new(status);
+                    head.headers = headers;
+                    if response.write_sized_head(head, length).await.is_err() {
+                        return;
+                    }
+                    bindings::more_body(call.id());
+                }
+                Event::Body(piece) => {
+                    if response.write(&piece).await.is_err() {
+                        return;
+                    }
+                    bindings::more_body(call.id());
+                }
+                Event::End(None) => {
+                    let _ = response.finish().await;
+                    return;
+                }
+                Event::End(Some(reason)) => {
+                    log(
+                        Level::Debug,
+                        &format!("the plugin's body for {method} {path} broke off: {reason}"),
+                    );
+                    response.abort();
+                    return;
+                }
+                Event::Window => {}
+            }
+        }
+    }
+
+    /// Hands the request body to the host as it arrives, waiting for room when the host's
+    /// window is full (the client is not read meanwhile).
+    async fn pump(call: &Call, response: &ResponseWriter<'_>) {
+        loop {
+            let piece = match response.read_body().await {
+                Ok(Some(piece)) => piece,
+                Ok(None) => return bindings::finish_body(call.id(), true),
+                Err(_) => return bindings::finish_body(call.id(), false),
+            };
+            let mut rest = piece.as_slice();
+            while !rest.is_empty() {
+                let taken = bindings::write_body(call.id(), rest).min(rest.len());
+                rest = &rest[taken..];
+                if !rest.is_empty() {
+                    call.window().await;
+                }
+            }
+        }
+    }
+}
+
+/// Whether a request head announces a body.
+fn has_body(head: &RequestHead) -> bool {
+    head.headers.contains("Transfer-Encoding")
+        || head
+            .headers
+            .get_str("Content-Length")
+            .is_some_and(|length| length.trim() != "0")
+}
+
+/// Runs `first` to its end while also running `second` (until it ends, or `first` does).
+async fn alongside(first: impl Future<Output = ()>, second: impl Future<Output = ()>) {
+    let mut first = pin!(first);
+    let mut second = pin!(second);
+    let mut second_done = false;
+    poll_fn(|cx| {
+        if !second_done && second.as_mut().poll(cx).is_ready() {
+            second_done = true;
+        }
+        first.as_mut().poll(cx)
+    })
+    .await;
 }
 
 impl StreamingHandler for Plugins {
+    /// A request with a body for a plugin that reads it as a stream (`wasi:http`) is started
+    /// before its body arrives; the body then takes no share of the body budget.
+    fn streams_body(&self, head: &RequestHead) -> bool {
+        has_body(head) && bindings::streams_body(split_uri(&head.uri).0)
+    }
+
     async fn respond<'a>(&'a self, request: Request, response: ResponseWriter<'a>) {
-        let answer = self.answer(request).await;
-        let _ = response.send(answer).await;
+        let (method, path) = (request.method.clone(), request.path.clone());
+        let streamed = response.streams_body();
+        let call = match bindings::start(request, streamed) {
+            bindings::Started::Ready(answer) => {
+                let _ = response.send(Self::refusal(&method, &path, answer)).await;
+                return;
+            }
+            bindings::Started::Pending(call) => Call::new(call),
+        };
+        let relay = Self::relay(&call, &response, &method, &path);
+        if streamed {
+            alongside(relay, Self::pump(&call, &response)).await;
+        } else {
+            relay.await;
+        }
     }
 }
 

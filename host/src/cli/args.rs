@@ -228,6 +228,10 @@ pub(super) struct PluginOptions {
     /// Longest a request waits in line for a plugin at its --max-plugin-calls; then 503.
     #[arg(long, value_name = "DURATION", env = "EDDY_PLUGIN_QUEUE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub(super) plugin_queue_timeout: Duration,
+    /// Longest a plugin's streamed response body may run after its head (Server-Sent Events,
+    /// long polls); none by default: the write timeout cuts a client that stops reading.
+    #[arg(long, value_name = "DURATION", env = "EDDY_MAX_STREAM_DURATION", value_parser = parse_duration)]
+    pub(super) max_stream_duration: Option<Duration>,
     /// Threads that fire plugins' timers and run their outbound HTTP (not their code, which
     /// runs on the workers).
     #[arg(long, value_name = "N", env = "EDDY_IO_THREADS", default_value = "1", value_parser = clap::value_parser!(u16).range(1..))]

@@ -139,6 +139,7 @@ impl PluginOptions {
             max_response_body: usize::try_from(max_write_buffer_size).unwrap_or(usize::MAX),
             max_calls: usize::try_from(self.max_plugin_calls).unwrap_or(usize::MAX),
             queue_timeout: self.plugin_queue_timeout,
+            max_stream_duration: self.max_stream_duration,
         })
     }
 }

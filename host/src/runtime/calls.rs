@@ -70,6 +70,24 @@ impl Wake for CallWaker {
     }
 }
 
+/// A call's id and waker, before the call starts.
+pub struct Reserved {
+    id: CallId,
+    waker: Arc<CallWaker>,
+}
+
+impl Reserved {
+    /// The call's id.
+    pub fn id(&self) -> CallId {
+        self.id
+    }
+
+    /// What wakes the call.
+    pub fn waker(&self) -> Waker {
+        Waker::from(self.waker.clone())
+    }
+}
+
 /// One waiting call.
 struct Waiting<T> {
     future: CallFuture<T>,
@@ -99,15 +117,23 @@ impl<T> Calls<T> {
         }
     }
 
-    /// Polls `future` once: its output when it finished, or the id it waits under.
-    pub fn start(&mut self, mut future: CallFuture<T>) -> Result<T, CallId> {
+    /// An id for a call about to start, and the waker that will wake it: the call's future
+    /// may need both before it is made.
+    pub fn reserve(&mut self) -> Reserved {
         self.next_id += 1;
-        let id = self.next_id;
-        let waker = Arc::new(CallWaker {
-            id,
-            queued: AtomicBool::new(false),
-            ready: self.ready.clone(),
-        });
+        Reserved {
+            id: self.next_id,
+            waker: Arc::new(CallWaker {
+                id: self.next_id,
+                queued: AtomicBool::new(false),
+                ready: self.ready.clone(),
+            }),
+        }
+    }
+
+    /// Polls `future` once: its output when it finished, or the id it waits under.
+    pub fn start(&mut self, reserved: Reserved, mut future: CallFuture<T>) -> Result<T, CallId> {
+        let Reserved { id, waker } = reserved;
         let as_waker = Waker::from(waker.clone());
         match future.as_mut().poll(&mut Context::from_waker(&as_waker)) {
             Poll::Ready(output) => Ok(output),
@@ -116,6 +142,11 @@ impl<T> Calls<T> {
                 Err(id)
             }
         }
+    }
+
+    /// Drops a waiting call (its request is gone); whether it was waiting.
+    pub fn cancel(&mut self, id: CallId) -> bool {
+        self.waiting.remove(&id).is_some()
     }
 
     /// Whether a waiting call was woken and waits for a poll.
@@ -225,7 +256,8 @@ mod tests {
     fn a_call_that_finishes_at_once_is_never_kept() {
         let wakes = Arc::new(LoopWakes::default());
         let mut calls = Calls::new(Waker::from(wakes.clone()));
-        assert_eq!(calls.start(Box::pin(async { 7 })).ok(), Some(7));
+        let reserved = calls.reserve();
+        assert_eq!(calls.start(reserved, Box::pin(async { 7 })).ok(), Some(7));
         assert_eq!(calls.len(), 0);
         assert!(!calls.has_ready());
     }
@@ -234,7 +266,8 @@ mod tests {
     fn a_yielding_call_is_polled_once_per_turn() {
         let wakes = Arc::new(LoopWakes::default());
         let mut calls = Calls::new(Waker::from(wakes.clone()));
-        let id = calls.start(yielding(3)).expect_err("waits");
+        let reserved = calls.reserve();
+        let id = calls.start(reserved, yielding(3)).expect_err("waits");
         assert_eq!(wakes.0.load(Ordering::SeqCst), 1, "the loop is woken once");
         let mut done = Vec::new();
         for turn in 1..=2 {
@@ -261,7 +294,8 @@ mod tests {
             sender.send(cx.waker().clone()).expect("send the waker");
             Poll::Pending
         }));
-        let id = calls.start(future).expect_err("waits");
+        let reserved = calls.reserve();
+        let id = calls.start(reserved, future).expect_err("waits");
         let waker = receiver.recv().expect("the waker");
         std::thread::spawn(move || {
             waker.wake_by_ref();
@@ -285,6 +319,19 @@ mod tests {
         }));
         assert_eq!(late, None);
         assert!(std::time::Instant::now() < soon + Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_cancelled_call_is_never_polled_again() {
+        let wakes = Arc::new(LoopWakes::default());
+        let mut calls = Calls::new(Waker::from(wakes.clone()));
+        let reserved = calls.reserve();
+        let id = calls.start(reserved, yielding(5)).expect_err("waits");
+        assert!(calls.cancel(id));
+        assert!(!calls.cancel(id));
+        let mut done = Vec::new();
+        calls.poll_ready(&mut done);
+        assert!(done.is_empty() && calls.len() == 0);
     }
 
     #[test]

@@ -6,13 +6,11 @@ use std::time::Duration;
 use anyhow::anyhow;
 use wasmtime::Store;
 
-use super::calls::CallId;
 use super::engine::ticks;
 use super::host_state::HostState;
 use super::lend::Lent;
-use super::plugins::Answer;
 use super::server_wit::AsyncServer;
-use super::server_wit::exports::eddy::http::plugin_results::PluginResult;
+use super::server_wit::exports::eddy::http::plugin_results::CallUpdate;
 use super::trap::TrapReport;
 use super::wit::{IoGuest, types};
 use crate::boundary::{Crossings, Event, Exports, Imports};
@@ -29,8 +27,8 @@ pub struct Guest {
     results: Option<AsyncServer>,
     /// The events of one call, converted to the bindings' types (kept for its capacity).
     batch: Vec<types::Event>,
-    /// Plugin calls that finished this turn (kept for its capacity).
-    finished: Vec<(CallId, Answer)>,
+    /// What plugin calls said this turn (kept for its capacity).
+    updates: Vec<CallUpdate>,
 }
 
 impl Guest {
@@ -45,7 +43,7 @@ impl Guest {
             bindings,
             results,
             batch: Vec::new(),
-            finished: Vec::new(),
+            updates: Vec::new(),
         }
     }
 
@@ -118,7 +116,8 @@ impl Exports for Guest {
         })
     }
 
-    /// Delivers the answers of the plugin calls that finished: one call into the guest.
+    /// Delivers what the plugin calls said (answers, streamed heads, pieces and ends): one
+    /// call into the guest.
     ///
     /// # Errors
     /// The guest trapped; its `Store` is unusable afterwards.
@@ -127,22 +126,17 @@ impl Exports for Guest {
         imports: &mut (dyn Imports + 'static),
         now: u64,
     ) -> anyhow::Result<()> {
-        self.store.data_mut().plugins.poll_ready(&mut self.finished);
+        self.store.data_mut().plugins.poll_ready(&mut self.updates);
         if self.results.is_none() {
             // Only a guest with the export is ever left a call that waits.
-            self.finished.clear();
+            self.updates.clear();
         }
-        if self.finished.is_empty() {
+        if self.updates.is_empty() {
             return Ok(());
         }
-        let answers: Vec<PluginResult> = self
-            .finished
-            .drain(..)
-            .map(|(call, answer)| PluginResult { call, answer })
-            .collect();
         self.store.data_mut().crossings.guest_calls += 1;
         self.arm_deadline();
-        let results = &self.results;
+        let (results, updates) = (&self.results, &self.updates);
         let result = Lent::scope(
             &mut self.store,
             |store| store.data_mut().lent(),
@@ -153,9 +147,11 @@ impl Exports for Guest {
                 };
                 results
                     .eddy_http_plugin_results()
-                    .call_complete(store, now, &answers)
+                    .call_deliver(store, now, updates)
             },
         );
+        // The bytes were copied into the guest.
+        self.updates.clear();
         self.store.data_mut().access_log.flush();
         result.map_err(|e| {
             let denial = self.store.data_mut().limiter.take_denial();

@@ -4,9 +4,10 @@
 
 use std::time::{Duration, Instant};
 
+use super::call::Answer;
 use super::lend::Lent;
 use super::limits::{Limiter, Limits};
-use super::plugins::{Answer, Plugins, Started};
+use super::plugins::{Plugins, Started};
 use super::server_wit;
 use super::server_wit::eddy::http::plugins::Started as WitStarted;
 use super::wit::{clock, net, process, timers, types};
@@ -114,11 +115,57 @@ impl server_wit::eddy::http::plugins::Host for HostState {
         request: server_wit::eddy::http::types::Request,
         server_name: Option<String>,
     ) -> WitStarted {
+        self.start_call(request, server_name, false)
+    }
+
+    fn streams_body(&mut self, path: String) -> bool {
+        self.crossings.import_calls += 1;
+        self.takes_results && self.plugins.streams_body(&path)
+    }
+
+    fn start_streaming(
+        &mut self,
+        request: server_wit::eddy::http::types::Request,
+        server_name: Option<String>,
+    ) -> WitStarted {
+        self.start_call(request, server_name, true)
+    }
+
+    fn write_body(&mut self, call: u64, bytes: Vec<u8>) -> u32 {
+        self.crossings.import_calls += 1;
+        self.plugins.write_body(call, &bytes)
+    }
+
+    fn finish_body(&mut self, call: u64, complete: bool) {
+        self.crossings.import_calls += 1;
+        self.plugins.finish_body(call, complete);
+    }
+
+    fn more_body(&mut self, call: u64) {
+        self.crossings.import_calls += 1;
+        self.plugins.more_body(call);
+    }
+
+    fn cancel(&mut self, call: u64) {
+        self.crossings.import_calls += 1;
+        self.plugins.cancel(call);
+    }
+}
+
+impl HostState {
+    /// `plugins.start` and `start-streaming`: polls the call once, counting that time as the
+    /// plugin's, not the guest's.
+    fn start_call(
+        &mut self,
+        request: server_wit::eddy::http::types::Request,
+        server_name: Option<String>,
+        streamed_body: bool,
+    ) -> WitStarted {
         self.crossings.import_calls += 1;
         let started = Instant::now();
         // A guest with no `plugin-results` export could never hear of a call that waits.
         let outcome = if self.takes_results {
-            match self.plugins.start(request, server_name) {
+            match self.plugins.start(request, server_name, streamed_body) {
                 Started::Ready(answer) => WitStarted::Ready(answer),
                 Started::Pending(call) => WitStarted::Pending(call),
             }

@@ -7,9 +7,13 @@
 
 mod backoff;
 mod cache;
+mod call;
+mod call_error;
+mod call_io;
 mod calls;
 mod compile;
 mod engine;
+mod exchange;
 mod guest;
 mod handler_table;
 mod host_state;
@@ -19,6 +23,7 @@ mod lend;
 mod limits;
 mod log;
 mod outbound;
+mod pipe;
 mod plugin_program;
 mod plugin_state;
 mod plugins;
@@ -29,10 +34,12 @@ mod server_wit;
 mod trap;
 mod wasi;
 mod wasi_http;
+mod wasi_response;
 mod wit;
 
 pub use backoff::{DISTINCT_FAILURES, MAX_PLUGIN_BACKOFF};
 pub use cache::{default_cache_dir, set_cache_dir};
+pub use call::Answer;
 pub use calls::CallId;
 pub use compile::{check_plugin, component_imports};
 pub use engine::{EPOCH_TICK, engine};
@@ -45,12 +52,13 @@ pub use limits::{
     DEFAULT_MAX_TABLES, Limits,
 };
 pub use outbound::{DEFAULT_CONNECT_TIMEOUT, HttpOutbound};
+pub use pipe::{REQUEST_WINDOW, RESPONSE_PIECE};
 pub use plugin_program::{
     DEFAULT_HANDLER_TIMEOUT, DEFAULT_MAX_PLUGIN_CALLS, DEFAULT_MAX_RESPONSE_BODY,
     DEFAULT_PLUGIN_MAX_MEMORY, DEFAULT_PLUGIN_QUEUE_TIMEOUT, HANDLER_INTERFACE, Isolation,
     PluginProgram, PluginSettings, route_regex,
 };
-pub use plugins::{Answer, Plugins, Started};
+pub use plugins::{Plugins, Started};
 pub use pool::POOL_IDLE_TIMEOUT;
 pub use precompile::precompile;
 pub use program::{GUEST_INTERFACE, Program};

@@ -13,6 +13,7 @@
 //! connections meanwhile.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
@@ -26,7 +27,7 @@ use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use super::inspect::Kind;
 use super::limits::{Limiter, Limits};
 use super::outbound::{Hooks, HttpOutbound};
-use super::plugin_state::PluginState;
+use super::plugin_state::{Deadline, PluginState};
 use crate::upstream::Upstreams;
 
 /// The plugin-side bindings (`eddy:http/plugin`: the `handler` export), sharing the types.
@@ -98,6 +99,8 @@ pub struct PluginSettings {
     pub max_calls: usize,
     /// Longest wait for a turn past `max_calls` (`--plugin-queue-timeout`).
     pub queue_timeout: Duration,
+    /// Longest a streamed response body may run after its head (`--max-stream-duration`).
+    pub max_stream_duration: Option<Duration>,
 }
 
 impl Default for PluginSettings {
@@ -112,6 +115,7 @@ impl Default for PluginSettings {
             max_response_body: DEFAULT_MAX_RESPONSE_BODY,
             max_calls: DEFAULT_MAX_PLUGIN_CALLS,
             queue_timeout: DEFAULT_PLUGIN_QUEUE_TIMEOUT,
+            max_stream_duration: None,
         }
     }
 }
@@ -209,6 +213,12 @@ impl PluginProgram {
             .is_some_and(|route| route.is_match(path))
     }
 
+    /// Whether the plugin reads its request body as a stream (`wasi:http`); an
+    /// `eddy:http/handler` takes whole bodies.
+    pub fn streams_body(&self) -> bool {
+        matches!(self.pre, Pre::WasiHttp(_))
+    }
+
     /// The plugin's name (its path).
     pub fn name(&self) -> &str {
         &self.name
@@ -237,7 +247,8 @@ impl PluginProgram {
             table: ResourceTable::new(),
             server_name: None,
             config: self.config.clone(),
-            deadline,
+            deadline: Deadline::new(deadline),
+            yielded: Arc::default(),
         };
         let engine = match &self.pre {
             Pre::Eddy(pre) => pre.engine(),
@@ -248,7 +259,8 @@ impl PluginProgram {
         // Every tick, a plugin that computes gives its worker back for a turn of the loop;
         // past its deadline it is interrupted.
         store.epoch_deadline_callback(|store| {
-            if Instant::now() < store.data().deadline {
+            if Instant::now() < store.data().deadline.get() {
+                store.data().yielded.store(true, Ordering::Relaxed);
                 Ok(UpdateDeadline::Yield(1))
             } else {
                 Ok(UpdateDeadline::Interrupt)
@@ -319,7 +331,7 @@ impl Live {
     /// arrived with the TLS server name `server_name`.
     pub(super) fn prepare(&mut self, deadline: Instant, server_name: Option<String>) {
         let state = self.store.data_mut();
-        state.deadline = deadline;
+        state.deadline.set(deadline);
         state.server_name = server_name;
         state.hooks.set_deadline(deadline);
         self.store.set_epoch_deadline(1);

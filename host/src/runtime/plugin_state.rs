@@ -1,6 +1,7 @@
 //! What a plugin's `Store` holds, and the WASI and `wasi:http` views wasmtime reads it by.
 
-use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
@@ -22,9 +23,35 @@ pub struct PluginState {
     pub(super) server_name: Option<String>,
     /// The plugin's `[plugins.NAME]` settings, read through `wasi:config/store`.
     pub(super) config: Arc<WasiConfigVariables>,
-    /// When the call in progress must have answered (`--handler-timeout` from its request):
-    /// the epoch callback interrupts the plugin past it.
-    pub(super) deadline: Instant,
+    /// When the call in progress must be done: its head by `--handler-timeout` from the
+    /// request, a streamed body by `--max-stream-duration` from its head. The epoch callback
+    /// interrupts the plugin past it.
+    pub(super) deadline: Deadline,
+    /// Set by the epoch callback when the call yields at a tick: the call then waits for the
+    /// loop, not for something outside (a response body is not streamed for that).
+    pub(super) yielded: Arc<AtomicBool>,
+}
+
+/// A deadline shared by a call's future, which moves it when the response starts to stream,
+/// and the Store's epoch callback, which reads it at every tick.
+#[derive(Clone, Debug)]
+pub struct Deadline(Arc<Mutex<Instant>>);
+
+impl Deadline {
+    /// A deadline at `at`.
+    pub fn new(at: Instant) -> Self {
+        Self(Arc::new(Mutex::new(at)))
+    }
+
+    /// When it is.
+    pub fn get(&self) -> Instant {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Moves it to `at`.
+    pub fn set(&self, at: Instant) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = at;
+    }
 }
 
 impl wasmtime_wasi::WasiView for PluginState {

@@ -1,36 +1,37 @@
 //! The plugins of one worker: a pool of instances per `--handler`, the calls in flight, and
-//! what a failure costs. Called by the server guest through the `eddy:http/plugins` import.
+//! the streams between them and the server guest. Called by the server guest through the
+//! `eddy:http/plugins` import.
 //!
-//! A call is a future: it waits for a turn in its plugin's pool, takes an idle instance or
-//! makes one, and runs the plugin on a fiber under the call's deadline (`--handler-timeout`,
-//! wall-clock time from the request). [`Plugins::start`] polls it once; a call that waits is
-//! kept in [`Calls`] and polled by the worker's loop when its waker says so, and its answer
-//! goes to the server guest later. A trap poisons only that call's Store: the request gets a
-//! 500 and the instance is dropped (see [`backoff`](super::backoff) for when a plugin rests).
+//! A call is a future ([`call`](super::call)): it waits for a turn in its plugin's pool,
+//! takes an idle instance or makes one, and runs the plugin on a fiber. [`Plugins::start`]
+//! polls it once; a call that waits is kept in [`Calls`] and polled by the worker's loop when
+//! its waker says so. What happens to it afterwards (its answer, or its response head, body
+//! pieces and end) goes to the server guest through one outbox, delivered once per loop turn.
+//! A trap poisons only that call's Store: the request gets a 500 and the instance is dropped
+//! (see [`backoff`](super::backoff) for when a plugin rests).
 
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use super::backoff::Verdict;
-use super::calls::{CallId, Calls, block_on, within};
+use super::call::{Answer, CallSetup, call};
+use super::call_io::{CallIo, Outbox};
+use super::calls::{CallId, Calls, block_on};
 use super::handler_table::HandlerTable;
-use super::plugin_program::{Bindings, Live, PluginSettings};
-use super::pool::{Lease, Pool};
+use super::pipe::Pipe;
+use super::plugin_program::PluginSettings;
+use super::pool::Pool;
 use super::server_wit::eddy::http::plugins::PluginError;
-use super::server_wit::eddy::http::types::{Request, Response};
-use super::trap::TrapReport;
-use super::wasi_http::{self, CallError};
-
-/// A plugin's answer to one request.
-pub type Answer = Result<Response, PluginError>;
+use super::server_wit::eddy::http::types::Request;
+use super::server_wit::exports::eddy::http::plugin_results::{CallEvent, CallUpdate};
 
 /// What [`Plugins::start`] did with a request.
 pub enum Started {
     /// The call finished at once: its answer (`None`: no route matches).
     Ready(Option<Answer>),
-    /// The call waits; its answer comes from [`Plugins::poll_ready`] under this id.
+    /// The call waits; what becomes of it comes from [`Plugins::poll_ready`] under this id.
     Pending(CallId),
 }
 
@@ -45,7 +46,11 @@ pub struct Plugins {
     table: Arc<HandlerTable>,
     /// The table's generation the pools were made from.
     generation: u64,
-    calls: Calls<Answer>,
+    calls: Calls<Option<Answer>>,
+    /// What waiting calls said since the guest last heard.
+    outbox: Outbox,
+    /// The pipes of waiting calls, for the guest's body imports.
+    pipes: HashMap<CallId, Pipe>,
     last_shrink: Instant,
 }
 
@@ -61,6 +66,8 @@ impl Plugins {
             table: table.clone(),
             generation,
             calls: Calls::new(loop_waker),
+            outbox: Outbox::default(),
+            pipes: HashMap::new(),
             last_shrink: Instant::now(),
         }
     }
@@ -78,37 +85,100 @@ impl Plugins {
         }
     }
 
-    /// The call of the plugin whose route matches the request's path, in the current table;
-    /// `None` when none matches.
-    fn route(&mut self, request: Request, server_name: Option<String>) -> Option<CallFuture> {
+    /// The pool of the plugin whose route matches `path`, in the current table.
+    fn route(&mut self, path: &str) -> Option<Rc<Pool>> {
         self.follow_table();
-        let pool = self
-            .pools
+        self.pools
             .iter()
-            .find(|pool| pool.program().answers(&request.path))?;
-        Some(Box::pin(call(pool.clone(), request, server_name)))
+            .find(|pool| pool.program().answers(path))
+            .cloned()
     }
 
-    /// Starts the call of the plugin whose route matches `request`, polling it once.
-    pub fn start(&mut self, request: Request, server_name: Option<String>) -> Started {
+    /// Starts the call of the plugin whose route matches `request`, polling it once; its
+    /// response may stream. With `streamed_body`, the request body follows through
+    /// [`Plugins::write_body`].
+    pub fn start(
+        &mut self,
+        request: Request,
+        server_name: Option<String>,
+        streamed_body: bool,
+    ) -> Started {
         self.shrink_now_and_then();
-        match self.route(request, server_name) {
-            None => Started::Ready(None),
-            Some(call) => match self.calls.start(call) {
-                Ok(answer) => Started::Ready(Some(answer)),
-                Err(id) => Started::Pending(id),
-            },
+        let Some(pool) = self.route(&request.path) else {
+            return Started::Ready(None);
+        };
+        if streamed_body && !pool.program().streams_body() {
+            // The routes changed (a reload) since the guest asked `streams-body`.
+            return Started::Ready(Some(Err(PluginError::Unavailable(format!(
+                "{} takes whole request bodies",
+                pool.program().name()
+            )))));
+        }
+        let reserved = self.calls.reserve();
+        let id = reserved.id();
+        let pipe = Pipe::new(reserved.waker());
+        let setup = CallSetup {
+            server_name,
+            io: Some(CallIo::new(id, self.outbox.clone(), pipe.clone())),
+            body: streamed_body.then(|| pipe.body()),
+        };
+        match self
+            .calls
+            .start(reserved, Box::pin(call(pool, request, setup)))
+        {
+            Ok(Some(answer)) => Started::Ready(Some(answer)),
+            // Streamed already: its events are in the outbox for the next delivery.
+            Ok(None) => Started::Pending(id),
+            Err(id) => {
+                self.pipes.insert(id, pipe);
+                Started::Pending(id)
+            }
         }
     }
 
+    /// Whether the plugin that answers `path` reads its request body as a stream.
+    pub fn streams_body(&mut self, path: &str) -> bool {
+        self.route(path)
+            .is_some_and(|pool| pool.program().streams_body())
+    }
+
+    /// Hands call `call` the next bytes of its request body; returns how many it took.
+    pub fn write_body(&mut self, call: CallId, bytes: &[u8]) -> u32 {
+        self.pipes.get(&call).map_or(0, |pipe| {
+            u32::try_from(pipe.write(bytes)).unwrap_or(u32::MAX)
+        })
+    }
+
+    /// Ends call `call`'s request body, whole or broken off.
+    pub fn finish_body(&mut self, call: CallId, complete: bool) {
+        if let Some(pipe) = self.pipes.get(&call) {
+            pipe.finish(complete);
+        }
+    }
+
+    /// The guest took the last response piece of call `call`.
+    pub fn more_body(&mut self, call: CallId) {
+        if let Some(pipe) = self.pipes.get(&call) {
+            pipe.more();
+        }
+    }
+
+    /// Drops call `call`: its request is gone.
+    pub fn cancel(&mut self, call: CallId) {
+        self.calls.cancel(call);
+        self.pipes.remove(&call);
+    }
+
     /// Answers `request` with the plugin of the matching route, waiting for it on this
-    /// thread: for server guests that wait for their plugins (`plugins.dispatch`).
+    /// thread: for server guests that wait for their plugins (`plugins.dispatch`), which
+    /// take whole answers only.
     pub fn dispatch_waiting(
         &mut self,
         request: Request,
         server_name: Option<String>,
     ) -> Option<Answer> {
-        self.route(request, server_name).map(block_on)
+        let pool = self.route(&request.path)?;
+        block_on(call(pool, request, whole_only(server_name)))
     }
 
     /// Calls plugin `index` with `request`, waiting for it on this thread (`plugins.call`).
@@ -122,20 +192,30 @@ impl Plugins {
         let pool = usize::try_from(index)
             .ok()
             .and_then(|index| self.pools.get(index))
-            .ok_or(PluginError::UnknownPlugin)?;
-        block_on(call(pool.clone(), request, server_name))
+            .ok_or(PluginError::UnknownPlugin)?
+            .clone();
+        block_on(call(pool, request, whole_only(server_name)))
+            .unwrap_or_else(|| Err(PluginError::Trapped("the response streamed".into())))
     }
 
-    /// Polls the calls woken since the last turn, once each; the finished ones are appended
-    /// to `done`.
-    pub fn poll_ready(&mut self, done: &mut Vec<(CallId, Answer)>) {
-        self.calls.poll_ready(done);
+    /// Polls the calls woken since the last turn, once each, and appends what the guest must
+    /// hear to `updates`: what calls said, and the answers of those that finished.
+    pub fn poll_ready(&mut self, updates: &mut Vec<CallUpdate>) {
+        let mut finished = Vec::new();
+        self.calls.poll_ready(&mut finished);
+        for (id, answer) in finished {
+            self.pipes.remove(&id);
+            if let Some(answer) = answer {
+                self.outbox.push(id, CallEvent::Answer(answer));
+            }
+        }
+        self.outbox.drain_into(updates);
         self.shrink_now_and_then();
     }
 
-    /// Whether a waiting call was woken.
+    /// Whether a waiting call was woken, or said something the guest has not heard yet.
     pub fn has_ready(&self) -> bool {
-        self.calls.has_ready()
+        self.calls.has_ready() || !self.outbox.is_empty()
     }
 
     /// How many calls wait.
@@ -154,8 +234,14 @@ impl Plugins {
     }
 }
 
-/// A call as [`Calls`] keeps it.
-type CallFuture = super::calls::CallFuture<Answer>;
+/// A call for a guest that takes whole answers only.
+fn whole_only(server_name: Option<String>) -> CallSetup {
+    CallSetup {
+        server_name,
+        io: None,
+        body: None,
+    }
+}
 
 fn pools(
     programs: &[super::plugin_program::PluginProgram],
@@ -165,150 +251,6 @@ fn pools(
         .iter()
         .map(|program| Rc::new(Pool::new(program.clone(), settings.clone())))
         .collect()
-}
-
-/// Why a call gave no response.
-enum Failure {
-    /// No instance could be made: the request gets 503.
-    Instantiation(String),
-    /// The plugin trapped, returned nothing usable, or ran past its deadline: 500.
-    Call {
-        verb: &'static str,
-        report: TrapReport,
-    },
-}
-
-/// One call, from the request to its answer, within the deadline.
-async fn call(pool: Rc<Pool>, request: Request, server_name: Option<String>) -> Answer {
-    let started = Instant::now();
-    let settings = pool.settings();
-    let deadline = started + settings.timeout;
-    let queue_deadline = started + settings.queue_timeout.min(settings.timeout);
-    let mut lease = pool.acquire(queue_deadline).await?;
-    let outcome = within(
-        deadline,
-        run(&pool, &mut lease, &request, server_name, deadline),
-    )
-    .await
-    .unwrap_or_else(|| {
-        Err(Failure::Call {
-            verb: "timed out",
-            report: TrapReport {
-                reason: format!(
-                    "no response after {:.2?} (--handler-timeout {:?})",
-                    started.elapsed(),
-                    pool.settings().timeout
-                ),
-                backtrace: String::new(),
-            },
-        })
-    });
-    drop(lease);
-    let now = Instant::now();
-    match outcome {
-        Ok(response) => {
-            pool.with_health(|health, _| health.succeeded());
-            Ok(response)
-        }
-        Err(Failure::Instantiation(reason)) => {
-            let message = format!("instantiating {} failed: {reason}", pool.program().name());
-            let verdict = pool.with_health(|health, _| health.start_failed(now));
-            log_failure(&pool, &message, &verdict);
-            Err(PluginError::Unavailable(message))
-        }
-        Err(Failure::Call { verb, report }) => {
-            let key = format!("{} {}", request.method, request.path);
-            let verdict = pool.with_health(|health, _| health.call_failed(now, &key));
-            let message = format!(
-                "{} {verb} on {key}: {}",
-                pool.program().name(),
-                report.message()
-            );
-            log_failure(&pool, &message, &verdict);
-            Err(PluginError::Trapped(report.reason))
-        }
-    }
-}
-
-/// Takes or makes an instance and calls it; a good instance goes back to the lease.
-async fn run(
-    pool: &Pool,
-    lease: &mut Lease,
-    request: &Request,
-    server_name: Option<String>,
-    deadline: Instant,
-) -> Result<Response, Failure> {
-    let mut live = match lease.take() {
-        Some(live) => live,
-        None => pool
-            .instantiate(deadline)
-            .await
-            .map_err(|error| Failure::Instantiation(error.to_string()))?,
-    };
-    live.prepare(deadline, server_name);
-    let started = Instant::now();
-    let result = invoke(&mut live, request, pool.settings().max_response_body).await;
-    live.store.data_mut().server_name = None;
-    match result {
-        Ok(response) => {
-            lease.put_back(live);
-            Ok(response)
-        }
-        Err(CallError::Trap(trap)) => {
-            let denial = live.store.data_mut().limiter.take_denial();
-            let report = TrapReport::new(&trap, started.elapsed(), "--handler-timeout", denial);
-            Err(Failure::Call {
-                verb: "trapped",
-                report,
-            })
-        }
-        // Returned without a usable response: no backtrace, but the same cost as a trap.
-        Err(CallError::Failed(reason)) => Err(Failure::Call {
-            verb: "failed",
-            report: TrapReport {
-                reason,
-                backtrace: String::new(),
-            },
-        }),
-    }
-}
-
-/// Calls the instance's export with `request`.
-async fn invoke(
-    live: &mut Live,
-    request: &Request,
-    max_body: usize,
-) -> Result<Response, CallError> {
-    match &live.bindings {
-        Bindings::Eddy(bindings) => bindings
-            .eddy_http_handler()
-            .call_handle(&mut live.store, request)
-            .await
-            .map_err(CallError::Trap),
-        Bindings::WasiHttp(proxy) => {
-            wasi_http::call(&mut live.store, proxy, request, max_body).await
-        }
-    }
-}
-
-/// Logs a failure unless the rate limit holds it back.
-fn log_failure(pool: &Pool, message: &str, verdict: &Verdict) {
-    let Some(held_back) = verdict.report else {
-        return;
-    };
-    let backoff = verdict.backoff;
-    tracing::error!(
-        plugin = pool.program().name(),
-        held_back,
-        instances = pool.instantiations(),
-        idle_instances = pool.idle_count(),
-        "{message}\nnext call {}",
-        if backoff.is_zero() {
-            "gets a fresh instance".to_owned()
-        } else {
-            format!("in {backoff:?} (the plugin rests)")
-        }
-    );
 }
 
 #[cfg(test)]
@@ -382,7 +324,14 @@ mod tests {
             if !plugins.has_ready() {
                 std::thread::park_timeout(Duration::from_millis(10));
             }
-            plugins.poll_ready(&mut done);
+            let mut updates = Vec::new();
+            plugins.poll_ready(&mut updates);
+            for update in updates {
+                match update.event {
+                    CallEvent::Answer(answer) => done.push((update.call, answer)),
+                    _ => panic!("a whole answer was expected"),
+                }
+            }
         }
         done
     }
@@ -391,12 +340,12 @@ mod tests {
     fn a_plugin_that_does_not_wait_answers_within_start() {
         let _io = crate::runtime::enter_io_runtime();
         let mut plugins = plugins("hello", "/h.*", PluginSettings::default());
-        match plugins.start(request("/hello", ""), None) {
+        match plugins.start(request("/hello", ""), None, false) {
             Started::Ready(Some(answer)) => assert_eq!(text(&answer), "Hello, world!"),
             _ => panic!("hello should answer at once"),
         }
         assert!(matches!(
-            plugins.start(request("/other", ""), None),
+            plugins.start(request("/other", ""), None, false),
             Started::Ready(None)
         ));
         assert_eq!(plugins.waiting(), 0);
@@ -425,10 +374,12 @@ mod tests {
         let _io = crate::runtime::enter_io_runtime();
         let mut plugins = plugins("wasi-http", "/.*", PluginSettings::default());
         let ids: Vec<CallId> = (0..3)
-            .map(|_| match plugins.start(request("/sleep", "ms=50"), None) {
-                Started::Pending(id) => id,
-                _ => panic!("a sleep waits"),
-            })
+            .map(
+                |_| match plugins.start(request("/sleep", "ms=50"), None, false) {
+                    Started::Pending(id) => id,
+                    _ => panic!("a sleep waits"),
+                },
+            )
             .collect();
         assert_eq!(plugins.waiting(), 3);
         let done = finish(&mut plugins, 3);
@@ -439,7 +390,7 @@ mod tests {
         assert_eq!(plugins.pools[0].idle_count(), 3);
         assert_eq!(plugins.pools[0].instantiations(), 3);
         // The most recently used instance answers next: it has answered two requests.
-        match plugins.start(request("/count", ""), None) {
+        match plugins.start(request("/count", ""), None, false) {
             Started::Ready(Some(answer)) => assert_eq!(text(&answer), "2"),
             _ => panic!("count answers at once"),
         }
@@ -454,10 +405,11 @@ mod tests {
             ..PluginSettings::default()
         };
         let mut plugins = plugins("wasi-http", "/.*", settings);
-        let Started::Pending(first) = plugins.start(request("/sleep", "ms=300"), None) else {
+        let Started::Pending(first) = plugins.start(request("/sleep", "ms=300"), None, false)
+        else {
             panic!("a sleep waits");
         };
-        let Started::Pending(second) = plugins.start(request("/", ""), None) else {
+        let Started::Pending(second) = plugins.start(request("/", ""), None, false) else {
             panic!("the second request waits for the only instance");
         };
         let done = finish(&mut plugins, 2);
@@ -480,7 +432,7 @@ mod tests {
         let mut plugins = plugins("wasi-http", "/.*", settings);
         let started = Instant::now();
         assert!(matches!(
-            plugins.start(request("/sleep", "ms=5000"), None),
+            plugins.start(request("/sleep", "ms=5000"), None, false),
             Started::Pending(_)
         ));
         let done = finish(&mut plugins, 1);
