@@ -11,7 +11,11 @@
 //!   (`&scheme=https` for HTTPS, `&path=/x` for another path, `&connect_ms=N` for a connect
 //!   timeout);
 //! - `/sleep?ms=N`: waits N ms on a WASI monotonic-clock pollable, then answers `slept`;
-//! - `/spin?ms=N`: computes for N ms without waiting on anything, then answers `spun`.
+//! - `/spin?ms=N`: computes for N ms without waiting on anything, then answers `spun`;
+//! - `/sse?n=N&ms=M`: Server-Sent Events: N events M ms apart, each `data: T` where T is the
+//!   wall-clock millisecond it was due at;
+//! - `/stream?n=BYTES`: a body of `n` bytes made and written piece by piece after `set`;
+//! - `/sha256`: reads the request body as it arrives and answers its SHA-256 and length.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -86,6 +90,19 @@ impl wasip2::exports::http::incoming_handler::Guest for Handler {
                 wasip2::clocks::monotonic_clock::subscribe_duration(ms * 1_000_000).block();
                 respond(out, 200, b"slept");
             }
+            "/sse" => {
+                let count: u64 = argument("n").parse().unwrap_or(10);
+                let gap: u64 = argument("ms").parse().unwrap_or(100);
+                server_sent_events(out, count, gap);
+            }
+            "/stream" => {
+                let size: u64 = argument("n").parse().unwrap_or(0);
+                stream_bytes(out, size);
+            }
+            "/sha256" => {
+                let (digest, length) = hash_body(&request);
+                respond(out, 200, format!("{digest} {length}").as_bytes());
+            }
             "/spin" => {
                 let ms: u64 = argument("ms").parse().unwrap_or(0);
                 let until = wasip2::clocks::monotonic_clock::now() + ms * 1_000_000;
@@ -98,6 +115,86 @@ impl wasip2::exports::http::incoming_handler::Guest for Handler {
             _ => respond(out, 404, b"no such probe\n"),
         }
     }
+}
+
+/// Sets a `text/event-stream` response, then writes `count` events `gap_ms` apart.
+fn server_sent_events(out: ResponseOutparam, count: u64, gap_ms: u64) {
+    let headers = Fields::new();
+    let _ = headers.append("content-type", b"text/event-stream");
+    let response = OutgoingResponse::new(headers);
+    let Ok(outgoing) = response.body() else {
+        return;
+    };
+    ResponseOutparam::set(out, Ok(response));
+    let Ok(stream) = outgoing.write() else {
+        return;
+    };
+    let now_ms = || {
+        let now = wasip2::clocks::wall_clock::now();
+        now.seconds * 1000 + u64::from(now.nanoseconds / 1_000_000)
+    };
+    let start = now_ms();
+    for event in 0..count {
+        let due = start + event * gap_ms;
+        let wait = due.saturating_sub(now_ms());
+        if wait > 0 {
+            wasip2::clocks::monotonic_clock::subscribe_duration(wait * 1_000_000).block();
+        }
+        let line = format!("data: {due}\n\n");
+        if stream.blocking_write_and_flush(line.as_bytes()).is_err() {
+            return;
+        }
+    }
+    drop(stream);
+    let _ = OutgoingBody::finish(outgoing, None);
+}
+
+/// Sets a response, then makes and writes `size` bytes a piece at a time.
+fn stream_bytes(out: ResponseOutparam, size: u64) {
+    let response = OutgoingResponse::new(Fields::new());
+    let Ok(outgoing) = response.body() else {
+        return;
+    };
+    ResponseOutparam::set(out, Ok(response));
+    let Ok(stream) = outgoing.write() else {
+        return;
+    };
+    let piece: Vec<u8> = (0..PIECE).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut left = size;
+    while left > 0 {
+        let room = match stream.check_write() {
+            Ok(0) => {
+                stream.subscribe().block();
+                continue;
+            }
+            Ok(room) => room.min(left).min(PIECE as u64) as usize,
+            Err(_) => return,
+        };
+        if stream.write(&piece[..room]).is_err() {
+            return;
+        }
+        left -= room as u64;
+    }
+    drop(stream);
+    let _ = OutgoingBody::finish(outgoing, None);
+}
+
+/// Reads the request body as it arrives: its SHA-256 (hex) and length.
+fn hash_body(request: &IncomingRequest) -> (String, u64) {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    let mut length = 0u64;
+    if let Ok(body) = request.consume()
+        && let Ok(stream) = body.stream()
+    {
+        while let Ok(piece) = stream.blocking_read(PIECE as u64) {
+            length += piece.len() as u64;
+            hasher.update(&piece);
+        }
+    }
+    let digest = hasher.finalize();
+    let hex = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+    (hex, length)
 }
 
 /// Reads a whole request body.
