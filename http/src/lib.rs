@@ -47,7 +47,10 @@ pub use headers::HeaderMap;
 pub use json::Json;
 pub use multipart::UploadedFile;
 pub use request::{Request, RequestParts};
-pub use response::{EncodeOptions, Response, StreamFraming, encode, encode_stream_head};
+pub use response::{
+    EncodeOptions, FINAL_STATUS, Response, StreamFraming, encode, encode_stream_head,
+    is_final_status,
+};
 pub use router::{Application, Context, RequestHandler};
 
 #[cfg(test)]

@@ -6,7 +6,10 @@ use std::cell::Cell;
 use std::time::Duration;
 
 use eddy_http::chunked::{LAST_CHUNK, write_chunk};
-use eddy_http::{EncodeOptions, Response, StreamFraming, Version, encode, encode_stream_head};
+use eddy_http::{
+    EncodeOptions, FINAL_STATUS, Response, StreamFraming, Version, encode, encode_stream_head,
+    is_final_status,
+};
 
 use super::reader::BodySource;
 use crate::iostream::{IOStream, StreamError};
@@ -35,7 +38,7 @@ pub(super) enum Progress {
 /// What one response put on the wire, for the access log.
 #[derive(Default)]
 pub(super) struct Meter {
-    /// The status sent (500 for one out of range).
+    /// The status sent (500 for one that is not final).
     pub(super) status: Cell<u16>,
     /// A write failed: the connection cannot carry another response.
     pub(super) failed: Cell<bool>,
@@ -149,32 +152,54 @@ impl ResponseWriter<'_> {
 
     /// Sends a whole response (status, headers and body) and finishes.
     ///
+    /// A status that is not final ([`FINAL_STATUS`]) is answered as a 500, with a log line.
+    ///
     /// # Errors
     /// The response was already started, or the stream closed.
     pub async fn send(&self, response: Response) -> Result<(), StreamError> {
         if self.progress.get() != Progress::NotStarted {
             return Err(StreamError::Closed(None));
         }
-        self.meter
-            .status
-            .set(if (100..=999).contains(&response.status) {
-                response.status
-            } else {
-                500
-            });
+        let response = self.final_status(response);
+        self.meter.status.set(response.status);
         let bytes = with_http_date(|date| encode(response, &self.encode_options(date)));
         self.progress.set(Progress::Done(self.keep()));
         self.put(bytes).await
     }
 
+    /// `response`, or a 500 in its place when its status is not a final one (a 1xx would
+    /// leave the client waiting for the real answer, and on a pipelined connection it would
+    /// take the next response for this one's).
+    fn final_status(&self, response: Response) -> Response {
+        if is_final_status(response.status) {
+            return response;
+        }
+        log(
+            Level::Warn,
+            &format!(
+                "a handler answered {} with status {}, outside {}–{}: sending 500 instead",
+                self.method,
+                response.status,
+                FINAL_STATUS.start(),
+                FINAL_STATUS.end()
+            ),
+        );
+        Response::error(500)
+    }
+
     /// Sends the status and headers of `head` (its body is ignored); the body follows in
     /// [`ResponseWriter::write`] calls, chunked on HTTP/1.1, until the close on HTTP/1.0.
+    ///
+    /// A status that is not final ([`FINAL_STATUS`]) is answered as a 500, with a log line.
     ///
     /// # Errors
     /// The response was already started, or the stream closed.
     pub async fn write_head(&self, head: Response) -> Result<(), StreamError> {
         if self.progress.get() != Progress::NotStarted {
             return Err(StreamError::Closed(None));
+        }
+        if !is_final_status(head.status) {
+            return Box::pin(self.send(head)).await;
         }
         let status = head.status;
         match with_http_date(|date| encode_stream_head(head, &self.encode_options(date))) {

@@ -4,6 +4,7 @@
 //! - `/alloc`: allocates until the memory cap stops it;
 //! - `/spin`: loops forever (the epoch deadline must stop it);
 //! - `/split`: returns a header value with CR LF in it (the server must refuse to send it);
+//! - `/status?code=N`: answers with status N whatever it is (1xx and 600+ included);
 //! - anything else: `ok N`, where N counts the requests this instance answered.
 
 use std::cell::Cell;
@@ -29,6 +30,13 @@ fn faulty(request: &Request) -> Response {
                 hoard.push(vec![1u8; 1 << 20]);
                 std::hint::black_box(&hoard);
             }
+        }
+        "status" => {
+            let code = request
+                .argument("code")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(200);
+            Response::text(code, format!("status {code}"))
         }
         "split" => {
             Response::text(200, "never sent").header("X-Injected", "a\r\nSet-Cookie: stolen=1")
