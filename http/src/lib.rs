@@ -48,7 +48,7 @@ pub use json::Json;
 pub use multipart::UploadedFile;
 pub use request::{Request, RequestParts};
 pub use response::{
-    EncodeOptions, FINAL_STATUS, Response, StreamFraming, encode, encode_stream_head,
+    EncodeOptions, FINAL_STATUS, Response, StreamFraming, encode, encode_parts, encode_stream_head,
     is_final_status,
 };
 pub use router::{Application, Context, RequestHandler};

@@ -115,7 +115,26 @@ fn has_body(method: &str, status: u16) -> bool {
 }
 
 /// Encodes `response` for one request, as bytes ready to write.
-pub fn encode(mut response: Response, options: &EncodeOptions<'_>) -> Vec<u8> {
+pub fn encode(response: Response, options: &EncodeOptions<'_>) -> Vec<u8> {
+    let (mut out, body) = encode_head(response, options, true);
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Encodes `response` for one request as its head (status line, headers, framing) and its
+/// body apart: the body is moved, not copied behind the head, so a large one can be written
+/// in pieces while only it is held. The body is empty when the request gets none (HEAD).
+pub fn encode_parts(response: Response, options: &EncodeOptions<'_>) -> (Vec<u8>, Vec<u8>) {
+    encode_head(response, options, false)
+}
+
+/// The head of `response` and the body to send after it; with `room_for_body` the head's
+/// buffer has room for the body too.
+fn encode_head(
+    mut response: Response,
+    options: &EncodeOptions<'_>,
+    room_for_body: bool,
+) -> (Vec<u8>, Vec<u8>) {
     if !is_final_status(response.status) {
         response = Response::error(500);
     }
@@ -123,30 +142,28 @@ pub fn encode(mut response: Response, options: &EncodeOptions<'_>) -> Vec<u8> {
         gzip_body(&mut response, options.accept_encoding);
     }
     let status = response.status;
-    let with_body = has_body(options.method, status);
-    let body_len = if with_body { response.body.len() } else { 0 };
-    let mut out = Vec::with_capacity(HEAD_ROOM + response.headers.wire_len() + body_len);
+    let length = response.body.len();
+    let body = if has_body(options.method, status) {
+        std::mem::take(&mut response.body)
+    } else {
+        Vec::new()
+    };
+    let room = if room_for_body { body.len() } else { 0 };
+    let mut out = Vec::with_capacity(HEAD_ROOM + response.headers.wire_len() + room);
     let Ok(seen) = write_head_start(&mut out, options, status, &response.headers) else {
         // A handler put CR/LF/NUL in a header: never split the response, answer 500.
-        return encode(Response::error(500), options);
+        return encode_head(Response::error(500), options, room_for_body);
     };
     if status != 204 && status != 304 {
-        if !seen.content_type && !response.body.is_empty() {
+        if !seen.content_type && length > 0 {
             out.extend_from_slice(b"Content-Type: text/html; charset=UTF-8\r\n");
         }
         out.extend_from_slice(b"Content-Length: ");
-        push_decimal(
-            &mut out,
-            u64::try_from(response.body.len()).unwrap_or(u64::MAX),
-            1,
-        );
+        push_decimal(&mut out, u64::try_from(length).unwrap_or(u64::MAX), 1);
         out.extend_from_slice(b"\r\n");
     }
     write_head_end(&mut out, options, options.keep_alive);
-    if with_body {
-        out.extend_from_slice(&response.body);
-    }
-    out
+    (out, body)
 }
 
 /// Room for the status line and the server's own headers.
@@ -413,5 +430,18 @@ Server: eddy\r\nContent-Length: 2\r\n\r\nhi"
                     .into_owned();
             assert!(text.starts_with(&format!("HTTP/1.1 {status} ")), "{text}");
         }
+    }
+
+    #[test]
+    fn parts_are_the_encoding_split_at_the_body() {
+        let big = vec![b'x'; 100_000];
+        for method in ["GET", "HEAD"] {
+            let whole = encode(Response::text(200, big.clone()), &options(method, true));
+            let (head, body) =
+                encode_parts(Response::text(200, big.clone()), &options(method, true));
+            assert_eq!([head, body].concat(), whole, "{method}");
+        }
+        let (head, body) = encode_parts(Response::new(204).body("x"), &options("GET", true));
+        assert!(body.is_empty() && head.ends_with(b"\r\n\r\n"));
     }
 }

@@ -160,6 +160,11 @@ pub(super) struct HttpFlags {
     /// --max-memory; at most half of it].
     #[arg(long, value_name = "BYTES", env = "EDDY_BODY_BUDGET", value_parser = parse_bytes)]
     pub(super) body_budget: Option<u64>,
+    /// Response bytes one worker may hold at once for clients that have not taken them yet,
+    /// all connections together; past it new responses wait, and clients that take nothing
+    /// are cut, largest first [default: an eighth of --max-memory; at most a quarter of it].
+    #[arg(long, value_name = "BYTES", env = "EDDY_RESPONSE_BUDGET", value_parser = parse_bytes)]
+    pub(super) response_budget: Option<u64>,
     /// Close every connection after one response.
     #[arg(long, env = "EDDY_NO_KEEP_ALIVE")]
     pub(super) no_keep_alive: bool,

@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 
 use super::args::ServeArgs;
-use super::guest_options::{ServeOptions, body_budget, guest_pairs, start_options};
+use super::guest_options::{
+    ServeOptions, body_budget, guest_pairs, response_budget, start_options,
+};
 use super::reload_handlers::HandlerReload;
 use super::setup::{compile_plugins, load, read_plugins};
 use super::tls_flags::{certificates_hook, tls_setup};
@@ -38,6 +40,7 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let mut guest_options = ServeOptions {
         http: &args.http,
         body_budget: budget,
+        response_budget: response_budget(&args.http, args.guest.max_memory)?,
         routes: &routes,
         default_host: None,
     };
