@@ -16,6 +16,7 @@ mod lend;
 mod limits;
 mod log;
 mod outbound;
+mod plugin_log;
 mod plugin_program;
 mod plugin_state;
 mod plugins;
