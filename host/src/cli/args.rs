@@ -79,6 +79,11 @@ pub(super) struct GuestOptions {
     /// Compile components at every start instead of caching the machine code.
     #[arg(long, env = "EDDY_NO_CACHE")]
     pub(super) no_cache: bool,
+    /// Load precompiled components (`eddy compile` output) given as the guest or a handler:
+    /// machine code that runs outside the sandbox, trusted like eddy itself. Each load is
+    /// logged; without this flag such files are refused, whatever their name.
+    #[arg(long, env = "EDDY_ALLOW_PRECOMPILED")]
+    pub(super) allow_precompiled: bool,
     /// Also trust the CA certificates in FILE (PEM; repeatable) when guests connect with TLS,
     /// besides the system's trust store.
     #[arg(long, value_name = "FILE", env = "EDDY_CA_FILE", value_delimiter = ',')]

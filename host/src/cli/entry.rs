@@ -89,7 +89,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
 }
 
 fn run_program(args: RunArgs) -> anyhow::Result<u8> {
-    args.guest.configure_cache();
+    args.guest.configure_loading()?;
     let engine = runtime::engine()?;
     let program = Program::load(&engine, &args.component)?;
     let config = WorkerConfig {

@@ -26,7 +26,7 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8888";
 
 /// Serves until every worker ends (after a drain).
 pub(super) fn serve(args: ServeArgs) -> anyhow::Result<u8> {
-    args.guest.configure_cache();
+    args.guest.configure_loading()?;
     if let Some(limit) = crate::fd_limit::raise() {
         tracing::debug!("open-file limit: {limit}");
     }

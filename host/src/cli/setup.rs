@@ -100,14 +100,26 @@ impl GuestOptions {
         }
     }
 
-    /// Points the runtime at the compile cache, or turns it off (`--no-cache`).
-    pub(super) fn configure_cache(&self) {
-        let dir = if self.no_cache {
-            None
-        } else {
-            self.cache_dir.clone().or_else(runtime::default_cache_dir)
-        };
-        runtime::set_cache_dir(dir);
+    /// Sets how components are loaded: whether precompiled files are allowed, and the
+    /// compile cache (or none, `--no-cache`). A cache directory others can write is refused:
+    /// a `--cache-dir` stops start-up, the default one turns caching off with a warning.
+    ///
+    /// # Errors
+    /// `--cache-dir` names a directory eddy cannot make or others can write.
+    pub(super) fn configure_loading(&self) -> anyhow::Result<()> {
+        runtime::set_allow_precompiled(self.allow_precompiled);
+        if self.no_cache {
+            return runtime::set_cache_dir(None).map_err(|e| anyhow!(e));
+        }
+        match &self.cache_dir {
+            Some(dir) => runtime::set_cache_dir(Some(dir.clone())).map_err(|e| anyhow!(e)),
+            None => {
+                if let Err(error) = runtime::set_cache_dir(runtime::default_cache_dir()) {
+                    tracing::warn!("{error}; compiling without a cache");
+                }
+                Ok(())
+            }
+        }
     }
 }
 

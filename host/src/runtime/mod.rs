@@ -6,6 +6,7 @@
 //! [`wit`] converts between the generated bindings and the [`boundary`](crate::boundary).
 
 mod cache;
+mod cache_dir;
 mod compile;
 mod engine;
 mod guest;
@@ -29,7 +30,7 @@ mod wasi_http;
 mod wit;
 
 pub use cache::{default_cache_dir, set_cache_dir};
-pub use compile::{check_plugin, component_imports};
+pub use compile::{check_plugin, component_imports, set_allow_precompiled};
 pub use engine::{EPOCH_TICK, engine};
 pub use guest::{DEFAULT_GUEST_TIMEOUT, Guest};
 pub use handler_table::HandlerTable;
