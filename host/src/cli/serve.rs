@@ -33,6 +33,7 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let engine = runtime::engine()?;
     let handlers = args.plugins.handlers(&args.file);
     let plugin_files = read_plugins(&handlers, &args.file)?;
+    let hashes: Vec<_> = plugin_files.iter().map(|file| file.hash).collect();
     let program = load(&engine, args.component.as_ref())?;
     let policy = ConnectPolicy::new(&args.guest.allow_connect)?;
     let (plugins, routes) = compile_plugins(&engine, plugin_files)?;
@@ -102,7 +103,12 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     if let Some(path) = &args.file.path
         && args.plugins.handlers.is_empty()
     {
-        let started: Vec<_> = handlers.into_iter().zip(plugins).collect();
+        let started: Vec<_> = handlers
+            .into_iter()
+            .zip(hashes)
+            .zip(plugins)
+            .map(|((handler, hash), program)| (handler, hash, program))
+            .collect();
         let reload = HandlerReload::new(
             path.clone(),
             engine.clone(),

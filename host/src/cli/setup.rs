@@ -5,12 +5,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow};
+use sha2::{Digest as _, Sha256};
 
 use super::args::{GuestOptions, PluginOptions};
 use super::config_file::{Extras, HandlerEntry};
 use super::parse::split_handler;
-use crate::guests;
 use crate::runtime::{self, PluginProgram, PluginSettings, Program};
+use crate::{guests, regular_file};
+
+/// The SHA-256 of a component's bytes: a reload compiles a component again only when it
+/// changed, whatever its size and modification time say.
+pub(super) type ContentHash = [u8; 32];
 
 /// A plugin file read and checked by name, not compiled yet.
 pub(super) struct PluginFile {
@@ -18,6 +23,8 @@ pub(super) struct PluginFile {
     name: String,
     bytes: Vec<u8>,
     config: Vec<(String, String)>,
+    /// What `bytes` hash to.
+    pub(super) hash: ContentHash,
 }
 
 impl PluginOptions {
@@ -53,20 +60,25 @@ pub(super) fn read_plugins(
 ) -> anyhow::Result<Vec<PluginFile>> {
     handlers
         .iter()
-        .map(|handler| {
-            let path = &handler.component;
-            let bytes = std::fs::read(path)
-                .with_context(|| format!("cannot read plugin {}", path.display()))?;
-            let name = path.display().to_string();
-            runtime::check_plugin(&bytes, &name)?;
-            Ok(PluginFile {
-                pattern: handler.route.clone(),
-                name,
-                bytes,
-                config: file.plugins.get(&handler.name).cloned().unwrap_or_default(),
-            })
-        })
+        .map(|handler| read_plugin(handler, file))
         .collect()
+}
+
+/// Reads one plugin (a regular file under [`regular_file::MAX_COMPONENT_FILE`]) and checks
+/// its names.
+pub(super) fn read_plugin(handler: &HandlerEntry, file: &Extras) -> anyhow::Result<PluginFile> {
+    let path = &handler.component;
+    let bytes = regular_file::read(path, regular_file::MAX_COMPONENT_FILE)
+        .with_context(|| format!("cannot read plugin {}", path.display()))?;
+    let name = path.display().to_string();
+    runtime::check_plugin(&bytes, &name)?;
+    Ok(PluginFile {
+        pattern: handler.route.clone(),
+        name,
+        hash: Sha256::digest(&bytes).into(),
+        bytes,
+        config: file.plugins.get(&handler.name).cloned().unwrap_or_default(),
+    })
 }
 
 /// Compiles the plugins; returns them with their route patterns, in `--handler` order.
