@@ -1,7 +1,8 @@
 //! Plugins in Python and JavaScript, built from source with componentize-py and componentize-js
 //! (see `tests/util/components.rs`) and served by `eddy serve --handler` over real sockets:
 //! answers, failures that cost one 500, the sandbox, the clock, the same request object as the
-//! Rust plugins, and standard `wasi:http` handlers under both isolation modes.
+//! Rust plugins, standard `wasi:http` handlers under both isolation modes, and handlers that
+//! wait on an upstream without holding their worker.
 
 mod util;
 
@@ -283,4 +284,66 @@ fn a_python_wasi_http_proxy_answers_under_both_isolation_modes() {
 fn a_javascript_fetch_handler_answers_with_request_isolation() {
     let fetch = components::javascript("examples/javascript/fetch.js", PROXY);
     proxy_echoes(&fetch, "request");
+}
+
+/// Sends 50 requests for `target` at once; returns how many got `upstream 200: ok` and the
+/// wall time until the last answer.
+fn fifty_at_once(server: &Eddy, target: &str) -> (usize, Duration) {
+    let addr = server.addr;
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(51));
+    let threads: Vec<_> = (0..50)
+        .map(|_| {
+            let barrier = barrier.clone();
+            let request = format!("GET {target} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+            std::thread::spawn(move || {
+                barrier.wait();
+                roundtrip(addr, request.as_bytes()).text()
+            })
+        })
+        .collect();
+    barrier.wait();
+    let started = std::time::Instant::now();
+    let good = threads
+        .into_iter()
+        .map(|thread| thread.join().expect("a client"))
+        .filter(|text| text == "upstream 200: ok")
+        .count();
+    (good, started.elapsed())
+}
+
+/// Fifty requests to a plugin that fetches an upstream answering in 200 ms: after a warm-up
+/// round (which makes the instances), the next round takes well under a second on one worker.
+#[track_caller]
+fn fifty_fetches_share_one_worker(component: &Path, isolation: &str) {
+    let upstream = util::upstream::Upstream::start(Duration::from_millis(200));
+    let allowed = upstream.addr.to_string();
+    let server = serve(
+        &[(".*", component)],
+        &[
+            "--isolation",
+            isolation,
+            "--max-plugin-calls",
+            "64",
+            "--allow-http-outbound",
+            &allowed,
+        ],
+    );
+    let target = format!("/?to={}", upstream.addr);
+    let (warm, _) = fifty_at_once(&server, &target);
+    assert_eq!(warm, 50, "the warm-up round:\n{}", server.stderr());
+    let (good, took) = fifty_at_once(&server, &target);
+    assert_eq!(good, 50, "{}", server.stderr());
+    assert!(took <= Duration::from_secs(1), "50 fetches took {took:?}");
+}
+
+#[test]
+fn a_python_plugin_waiting_on_an_upstream_holds_only_its_request() {
+    let fetch = components::python("examples/python/fetch", PROXY);
+    fifty_fetches_share_one_worker(&fetch, "worker");
+}
+
+#[test]
+fn a_javascript_fetch_waiting_on_an_upstream_holds_only_its_request() {
+    let upstream = components::javascript("examples/javascript/upstream.js", PROXY);
+    fifty_fetches_share_one_worker(&upstream, "request");
 }

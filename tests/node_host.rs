@@ -1,7 +1,8 @@
 //! The unchanged `http-server` guest under another host: `jco transpile` turns it into ES
 //! modules and `examples/node-host/host.mjs` drives it from Node.js over `net` sockets, with a
 //! JavaScript handler. A subset of `tests/http.rs` runs against it: keep-alive, pipelining, a
-//! chunked request body, and one 400 then a close for a bad head.
+//! chunked request body, and one 400 then a close for a bad head; and a handler that returns a
+//! promise holds only its own request (`plugins.start` answers `pending`).
 
 mod util;
 
@@ -182,4 +183,30 @@ fn a_bad_head_gets_one_400_and_a_close() {
         .write_all(b"GET /after HTTP/1.1\r\nHost: a\r\n\r\n")
         .expect("write");
     assert_eq!(read_response(&mut stream, false).status, 200);
+}
+
+#[test]
+fn a_handler_that_awaits_holds_only_its_own_request() {
+    let host = NodeHost::start();
+    let mut waiting = host.connect();
+    waiting
+        .write_all(b"GET /wait?ms=1000 HTTP/1.1\r\nHost: a\r\n\r\n")
+        .expect("write");
+    std::thread::sleep(Duration::from_millis(100));
+    // Another request is answered while the first one's promise is pending.
+    let started = std::time::Instant::now();
+    let mut other = host.connect();
+    other
+        .write_all(b"GET /now HTTP/1.1\r\nHost: a\r\n\r\n")
+        .expect("write");
+    let quick = read_response(&mut other, false);
+    assert_eq!(reported(&quick.text(), "path"), "/now");
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "the bystander waited {:?}",
+        started.elapsed()
+    );
+    let slow = read_response(&mut waiting, false);
+    assert_eq!(slow.status, 200, "{}", slow.head);
+    assert_eq!(reported(&slow.text(), "path"), "/wait");
 }

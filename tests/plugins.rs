@@ -52,11 +52,16 @@ fn a_panicking_plugin_costs_one_500_and_nothing_else() {
     assert!(trace.trim_start().starts_with("0:"), "the frames: {trace}");
 }
 
+/// A request for `/f/{n}/panic`: the plugin traps, on a different path each time.
+fn get_panic_at(n: usize) -> Vec<u8> {
+    format!("GET /f/{n}/panic HTTP/1.1\r\nHost: a\r\n\r\n").into_bytes()
+}
+
 #[test]
-fn a_crash_looping_plugin_backs_off_with_503s() {
+fn a_plugin_failing_every_request_rests_with_503s() {
     let mut server = Eddy::serve_guest(FAULTY_THEN_HELLO, &["--workers", "1"]);
     let statuses: Vec<u16> = (0..20)
-        .map(|_| roundtrip(server.addr, GET_PANIC).status)
+        .map(|n| roundtrip(server.addr, &get_panic_at(n)).status)
         .collect();
     assert_eq!(statuses[0], 500);
     assert!(statuses.contains(&503), "no back-off: {statuses:?}");
@@ -91,6 +96,40 @@ fn a_crash_looping_plugin_backs_off_with_503s() {
     assert_eq!(roundtrip(server.addr, GET_HELLO).text(), "Hello, world!");
     std::thread::sleep(Duration::from_millis(100));
     assert!(server.is_running());
+}
+
+#[test]
+fn one_request_that_always_traps_never_takes_the_plugin_offline() {
+    let server = Eddy::serve_guest(FAULTY_THEN_HELLO, &["--workers", "1"]);
+    let addr = server.addr;
+    // An attacker sends a trapping request a hundred times a second...
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let attacker = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut sent = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                assert_eq!(roundtrip(addr, GET_PANIC).status, 500);
+                sent += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            sent
+        })
+    };
+    // ...while legitimate requests to the same plugin keep being answered.
+    let mut statuses = Vec::new();
+    for _ in 0..100 {
+        statuses.push(roundtrip(addr, GET_OK).status);
+        std::thread::sleep(Duration::from_millis(15));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = attacker.join().expect("the attacker");
+    let answered = statuses.iter().filter(|status| **status == 200).count();
+    assert!(sent >= 50, "the attack sent only {sent} requests");
+    assert!(
+        answered >= 95,
+        "{answered} of 100 legitimate requests answered 200 under attack: {statuses:?}"
+    );
 }
 
 #[test]

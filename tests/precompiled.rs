@@ -38,7 +38,10 @@ fn precompile(name: &str, output: &Path) {
 fn assert_refused(args: &[&str], file: &Path) {
     let (code, _, stderr) = eddy(args, Duration::from_secs(30));
     assert_eq!(code, Some(1), "{args:?} started: {stderr}");
-    let lines: Vec<&str> = stderr.lines().filter(|line| line.starts_with("eddy: ")).collect();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("eddy: "))
+        .collect();
     assert_eq!(lines.len(), 1, "{stderr}");
     assert!(
         lines[0].contains(text(file)) && lines[0].contains("--allow-precompiled"),
@@ -58,16 +61,14 @@ fn a_precompiled_file_is_refused_without_the_flag_whatever_its_name() {
     precompile("http-client", &program);
     let handler = format!("--handler={}", text(&plugin));
     assert_refused(&["serve", "--listen", "127.0.0.1:0", &handler], &plugin);
-    assert_refused(&["serve", "--listen", "127.0.0.1:0", text(&server)], &server);
+    assert_refused(
+        &["serve", "--listen", "127.0.0.1:0", text(&server)],
+        &server,
+    );
     assert_refused(&["run", text(&program), "http://127.0.0.1:1/"], &program);
 
     // With the flag it loads, and says so.
-    let eddy = Eddy::serve(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--allow-precompiled",
-        &handler,
-    ]);
+    let eddy = Eddy::serve(&["--listen", "127.0.0.1:0", "--allow-precompiled", &handler]);
     assert_eq!(roundtrip(eddy.addr, GET).text(), "Hello, world!");
     let log = eddy.stderr();
     assert!(

@@ -82,7 +82,10 @@ fn a_key_pointed_at_dev_zero_or_a_fifo_fails_its_reload_and_the_next_one_works()
     ]);
     relink(&key, Path::new("/dev/zero"));
     let log = reload_and_wait(&eddy, "TLS certificates not reloaded", 1);
-    assert!(log.contains("not a regular file (a character device)"), "{log}");
+    assert!(
+        log.contains("not a regular file (a character device)"),
+        "{log}"
+    );
     let fifo_key = dir.join("key.fifo");
     fifo(&fifo_key);
     relink(&key, &fifo_key);
@@ -152,7 +155,10 @@ fn padded(component: &[u8], size: usize) -> Vec<u8> {
         out.push(name.len() as u8);
         out.extend_from_slice(name);
         out.resize(size, b'.');
-        assert_eq!(out.len(), component.len() + 1 + length_bytes + 1 + name.len() + payload);
+        assert_eq!(
+            out.len(),
+            component.len() + 1 + length_bytes + 1 + name.len() + payload
+        );
         return out;
     }
     panic!("no padding reaches {size} bytes");
@@ -193,10 +199,17 @@ fn a_component_swapped_for_one_of_the_same_size_and_time_is_compiled_anew() {
     set_modified(&b, modified);
     relink(&plugin, &a);
     let log = reload_and_wait(&eddy, "reloaded handlers", 2);
-    assert!(log.contains("1 handlers, 0 compiled anew"), "same bytes: {log}");
+    assert!(
+        log.contains("1 handlers, 0 compiled anew"),
+        "same bytes: {log}"
+    );
     relink(&plugin, &b);
     let log = reload_and_wait(&eddy, "reloaded handlers", 3);
-    assert_eq!(log.matches("1 handlers, 1 compiled anew").count(), 2, "{log}");
+    assert_eq!(
+        log.matches("1 handlers, 1 compiled anew").count(),
+        2,
+        "{log}"
+    );
     assert_eq!(roundtrip(eddy.addr, GET).text(), "Hello, world!");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,8 +5,20 @@
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Answers one request with JSON describing it. */
+/**
+ * Answers one request with JSON describing it; `/wait?ms=N` answers after N ms, as a handler
+ * that awaits another service would (its promise does not hold the server's other requests).
+ */
 export function handle(request) {
+  const wait = /^\/wait$/.test(request.path) && /(?:^|&)ms=(\d+)/.exec(request.query);
+  if (wait) {
+    return new Promise((resolve) => setTimeout(() => resolve(describe(request)), Number(wait[1])));
+  }
+  return describe(request);
+}
+
+/** The request as JSON. */
+function describe(request) {
   const body = JSON.stringify({
     method: request.method,
     path: request.path,

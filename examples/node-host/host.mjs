@@ -7,7 +7,9 @@
 // The component is the unchanged `http-server` guest (the one `eddy serve` embeds), turned into
 // ES modules by `jco transpile`. This file implements everything it imports, over Node's `net`
 // sockets: `eddy:io/{types,net,timers,clock,log,process}` and `eddy:http/plugins` (plugin 0 is
-// the JavaScript function in handler.mjs). The guest keeps all the HTTP logic: parsing,
+// the JavaScript function in handler.mjs; when it returns a promise, the guest's request waits
+// for it while everything else goes on, and the answer reaches the guest through its
+// `eddy:http/plugin-results` export). The guest keeps all the HTTP logic: parsing,
 // keep-alive, pipelining, chunked bodies, limits, timeouts.
 
 import net from "node:net";
@@ -240,10 +242,42 @@ const pluginImports = {
     try {
       return { tag: "ok", val: handle(request) };
     } catch (error) {
-      return { tag: "err", val: { tag: "trapped", val: String(error?.stack ?? error) } };
+      return trapped(error);
     }
   },
+  // What the guest calls: a handler that answers at once is `ready`; one that returns a
+  // promise is `pending`, and its answer is delivered with `plugin-results.complete` when the
+  // promise settles, in the turn of Node's event loop where it settles.
+  start(request, _serverName) {
+    let answer;
+    try {
+      answer = handle(request);
+    } catch (error) {
+      return { tag: "ready", val: trapped(error) };
+    }
+    if (!(answer instanceof Promise)) {
+      return { tag: "ready", val: { tag: "ok", val: answer } };
+    }
+    const call = nextCall++;
+    answer.then(
+      (response) => complete(call, { tag: "ok", val: response }),
+      (error) => complete(call, trapped(error)),
+    );
+    return { tag: "pending", val: call };
+  },
 };
+
+/** A handler's exception as the guest sees it: the plugin `trapped` (a 500). */
+function trapped(error) {
+  return { tag: "err", val: { tag: "trapped", val: String(error?.stack ?? error) } };
+}
+
+let nextCall = 1n;
+
+/** Hands the answer of call `call` to the guest. */
+function complete(call, answer) {
+  guest.results.complete(now(), [{ call, answer }]);
+}
 
 // ---- start ------------------------------------------------------------------------------
 const { instantiate } = await import(pathToFileURL(path.join(componentDir, "http-server.js")));
@@ -262,6 +296,7 @@ const instance = await instantiate(
   imports,
 );
 guest = instance.guest;
+guest.results = instance.pluginResults;
 // One route for plugin 0: every path goes to the JavaScript handler.
 guest.start([], [["route", ".*"]]);
 

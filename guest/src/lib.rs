@@ -27,6 +27,7 @@ pub mod bindings;
 mod executor;
 pub mod host;
 pub mod http_server;
+mod id_map;
 pub mod iostream;
 pub mod options;
 mod periodic;
@@ -36,6 +37,7 @@ mod tcp_server;
 #[cfg(test)]
 mod testing;
 mod timer;
+mod timer_heap;
 pub mod wall_clock;
 
 pub use eddy_http as http;
@@ -50,6 +52,7 @@ pub use periodic::PeriodicCallback;
 pub use regex::bytes::Regex;
 pub use runtime::{
     DrainStarted, drain_started, draining, now, option, options, raw_options as start_options,
+    resume,
 };
 pub use tcp_server::{TcpServer, listen};
 pub use timer::{Sleep, TimedOut, sleep, sleep_until, timeout};

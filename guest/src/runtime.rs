@@ -6,13 +6,13 @@
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 use std::task::Waker;
 
 use crate::executor;
 use crate::host::{ConnId, Event, Host, Instant, Level, SocketError, TimerId};
+use crate::id_map::IdMap;
+use crate::timer_heap::{TimerSlot, Timers};
 use eddy_options::{Options, StreamOptions};
 
 /// What runs when a listener accepts a connection: `(connection, peer address)`.
@@ -40,78 +40,6 @@ pub(crate) trait StreamEvents {
 
 /// A registered stream.
 type StreamRef = Rc<RefCell<dyn StreamEvents>>;
-
-/// Hashes the ids the runtime keys its maps by (connections, timers, drain waiters) with one
-/// multiply, as FxHash does. The default SipHash guards against keys chosen by an attacker;
-/// these are counters the host and the guest hand out.
-#[derive(Default, Clone, Copy)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.write_u64(u64::from(byte));
-        }
-    }
-
-    fn write_u64(&mut self, id: u64) {
-        self.0 = (self.0.rotate_left(5) ^ id).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-/// A map keyed by id.
-type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
-
-/// A timer's state between arming and firing.
-#[derive(Default)]
-struct TimerSlot {
-    fired: bool,
-    waker: Option<Waker>,
-}
-
-/// The guest's timers, kept in the guest: the host holds at most one of them, the earliest.
-///
-/// Every request arms and disarms a few timers (the idle timeout, the write timeout); asking
-/// the host for each would cost two boundary crossings per timer. Here arming a timer later
-/// than the one the host holds, and disarming any, stay in the guest.
-#[derive(Default)]
-struct Timers {
-    /// Live timers by guest id.
-    slots: IdMap<TimerSlot>,
-    /// Deadlines of live and disarmed timers; a disarmed one is dropped when it surfaces, or
-    /// when disarmed entries outnumber live ones (see [`Timers::compact`]).
-    deadlines: BinaryHeap<Reverse<(Instant, TimerId)>>,
-    next_id: TimerId,
-    /// The host timer armed for the earliest deadline: `(host id, deadline)`.
-    host: Option<(TimerId, Instant)>,
-}
-
-impl Timers {
-    /// Drops disarmed entries once they are most of the heap, so a server that arms and
-    /// disarms a timer per request keeps a heap the size of its live timers.
-    fn compact(&mut self) {
-        if self.deadlines.len() > 64 && self.deadlines.len() > 2 * self.slots.len() {
-            let slots = &self.slots;
-            self.deadlines
-                .retain(|Reverse((_, id))| slots.get(id).is_some_and(|slot| !slot.fired));
-        }
-    }
-
-    /// The earliest deadline of a live timer not yet fired, dropping disarmed entries above it.
-    fn earliest(&mut self) -> Option<Instant> {
-        while let Some(&Reverse((deadline, id))) = self.deadlines.peek() {
-            if self.slots.get(&id).is_some_and(|slot| !slot.fired) {
-                return Some(deadline);
-            }
-            self.deadlines.pop();
-        }
-        None
-    }
-}
 
 #[derive(Default)]
 struct State {
@@ -287,6 +215,15 @@ fn cancel_idle_host_timer() {
 
 fn stream(conn: ConnId) -> Option<StreamRef> {
     STATE.with(|state| state.borrow().streams.get(&conn).cloned())
+}
+
+/// Runs `deliver` in a call from the host other than `handle-events` (another export of the
+/// component, such as the HTTP server's plugin answers), then runs rounds until nothing is
+/// ready, as `handle-events` does: what the woken tasks write leaves in this call.
+pub fn resume(now: Instant, deliver: impl FnOnce()) {
+    STATE.with(|state| state.borrow_mut().now = now);
+    deliver();
+    run_rounds();
 }
 
 /// Delivers a batch of host events, then runs rounds until nothing is ready.

@@ -214,6 +214,21 @@ pub trait Exports {
         events: Vec<Event>,
     ) -> anyhow::Result<()>;
 
+    /// Polls the guest's plugin calls that were woken since the last turn, once each, and
+    /// hands the answers of those that finished to the guest in one call.
+    ///
+    /// # Errors
+    /// The guest trapped; the instance is unusable afterwards and must be replaced.
+    fn poll_calls(&mut self, imports: &mut (dyn Imports + 'static), now: u64)
+    -> anyhow::Result<()>;
+
+    /// Whether a plugin call was woken and waits for [`Exports::poll_calls`]: the loop must
+    /// not sleep.
+    fn has_ready_calls(&self) -> bool;
+
+    /// How many plugin calls wait (on an upstream, a timer, a turn of the CPU).
+    fn waiting_calls(&self) -> usize;
+
     /// The exit code the guest asked for with `process.stop`, if it did.
     fn stopped(&self) -> Option<u8>;
 

@@ -17,4 +17,5 @@ pub mod regular_file;
 pub mod reload;
 pub mod runtime;
 pub mod tls;
+pub mod upstream;
 pub mod worker;

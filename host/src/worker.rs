@@ -9,7 +9,7 @@ use crate::admission::Admission;
 use crate::boundary::{Crossings, Exports as _};
 use crate::event_loop::{self, LoopConfig, Mode, Net, Shutdown, TlsSetup};
 use crate::policy::ConnectPolicy;
-use crate::runtime::{Guest, HandlerTable, Limits, PluginSettings, Plugins, Program};
+use crate::runtime::{self, Guest, HandlerTable, Limits, PluginSettings, Plugins, Program};
 
 /// Everything one worker needs.
 pub struct WorkerConfig {
@@ -57,6 +57,8 @@ pub struct WorkerConfig {
 /// # Errors
 /// The guest failed to start, trapped in run mode, or waits for nothing in run mode.
 pub fn run_worker(mut config: WorkerConfig) -> anyhow::Result<(u8, Crossings)> {
+    // Plugin calls this worker polls make tokio timers and tasks: they belong to the io runtime.
+    let _io_runtime = runtime::enter_io_runtime();
     let loop_config = LoopConfig {
         listeners: std::mem::take(&mut config.listeners),
         tls_listeners: std::mem::take(&mut config.tls_listeners),
@@ -80,6 +82,7 @@ pub fn run_worker(mut config: WorkerConfig) -> anyhow::Result<(u8, Crossings)> {
 /// # Errors
 /// The guest or a plugin cannot be instantiated, or the guest's `start` fails.
 pub fn trial_start(config: &WorkerConfig) -> anyhow::Result<Option<u8>> {
+    let _io_runtime = runtime::enter_io_runtime();
     for plugin in config.plugins.current().1.iter() {
         plugin.trial(&config.plugin_settings)?;
     }
@@ -94,7 +97,7 @@ pub fn trial_start(config: &WorkerConfig) -> anyhow::Result<Option<u8>> {
 
 /// Instantiates the guest with `net` lent to it and calls its `start`.
 fn start_guest(config: &WorkerConfig, net: &mut Net) -> anyhow::Result<Guest> {
-    let plugins = Plugins::new(&config.plugins, &config.plugin_settings);
+    let plugins = Plugins::new(&config.plugins, &config.plugin_settings, net.loop_waker());
     let mut guest = config.program.instantiate(
         net,
         plugins,

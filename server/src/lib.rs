@@ -2,14 +2,18 @@
 //!
 //! With no `--handler`, it answers every request like Tornado's HTTPServer seed example:
 //! `You requested /the/uri`. With `--handler [REGEX=]COMPONENT`, the host passes one `route`
-//! option per plugin, in order, and every request goes to `eddy:http/plugins.dispatch`: the
+//! option per plugin, in order, and every request goes to `eddy:http/plugins.start`: the
 //! host calls the first plugin whose regex matches the whole path in its current handler
 //! table (404 when none does), so a reload can change the routes under a running guest.
+//! A plugin that waits (on an upstream, a timer) holds only its own request: the host
+//! answers `pending`, and the request's task awaits the answer, which arrives through the
+//! `plugin-results` export while the guest serves other connections.
 //!
 //! It has no options of its own: `eddy serve -- --help` says so and exits 0, and any other
 //! argument stops start-up with one line.
 
 mod bindings;
+mod pending;
 
 use eddy_guest::http::{Request, Response};
 use eddy_guest::options::{CommandLine, OptionParser};
@@ -26,10 +30,14 @@ struct Plugins;
 
 impl Plugins {
     /// Calls the plugin that `request` routes to; the request (body included) moves into
-    /// the call instead of being copied.
-    fn answer(&self, request: Request) -> Response {
+    /// the call instead of being copied. A call that waits is awaited.
+    async fn answer(&self, request: Request) -> Response {
         let (method, path) = (request.method.clone(), request.path.clone());
-        match bindings::dispatch(request) {
+        let answer = match bindings::start(request) {
+            bindings::Started::Ready(answer) => answer,
+            bindings::Started::Pending(call) => Some(pending::PendingAnswer::new(call).await),
+        };
+        match answer {
             None => Response::error(404),
             Some(Ok(response)) => response,
             Some(Err(bindings::PluginError::Trapped(message))) => {
@@ -60,7 +68,7 @@ impl Plugins {
 
 impl StreamingHandler for Plugins {
     async fn respond<'a>(&'a self, request: Request, response: ResponseWriter<'a>) {
-        let answer = self.answer(request);
+        let answer = self.answer(request).await;
         let _ = response.send(answer).await;
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod components;
 pub mod tls_proxy;
+pub mod upstream;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

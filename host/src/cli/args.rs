@@ -227,10 +227,21 @@ pub(super) struct PluginOptions {
     /// Reuse one plugin instance per worker, or give every request a fresh one.
     #[arg(long, value_enum, env = "EDDY_ISOLATION", default_value = "worker")]
     pub(super) isolation: Isolation,
-    /// Longest one plugin call may run; past it the plugin is interrupted and the request
-    /// gets a 500.
+    /// Longest a request may wait for its plugin's response (wall-clock time, waits
+    /// included); past it the call is dropped and the request gets a 500.
     #[arg(long, value_name = "DURATION", env = "EDDY_HANDLER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub(super) handler_timeout: Duration,
+    /// Calls of one plugin in flight at once per worker, each on its own instance; past it
+    /// requests wait in line.
+    #[arg(long, value_name = "N", env = "EDDY_MAX_PLUGIN_CALLS", default_value = "100", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(super) max_plugin_calls: u32,
+    /// Longest a request waits in line for a plugin at its --max-plugin-calls; then 503.
+    #[arg(long, value_name = "DURATION", env = "EDDY_PLUGIN_QUEUE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub(super) plugin_queue_timeout: Duration,
+    /// Threads that fire plugins' timers and run their outbound HTTP (not their code, which
+    /// runs on the workers).
+    #[arg(long, value_name = "N", env = "EDDY_IO_THREADS", default_value = "1", value_parser = clap::value_parser!(u16).range(1..))]
+    pub(super) io_threads: u16,
     /// Cap on each plugin instance's linear memory (all its memories together).
     #[arg(long, value_name = "BYTES", env = "EDDY_PLUGIN_MAX_MEMORY", default_value = "64MiB", value_parser = parse_bytes)]
     pub(super) plugin_max_memory: u64,

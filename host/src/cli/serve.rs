@@ -48,9 +48,11 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let limits = args.guest.limits();
     let server_tls = args.tls.server()?;
     let tls = tls_setup(server_tls.clone(), &args.guest.ca_file)?;
-    let plugin_settings = args
-        .plugins
-        .settings(&limits, args.guest.max_write_buffer_size)?;
+    let plugin_settings = args.plugins.settings(
+        &limits,
+        args.guest.max_write_buffer_size,
+        tls.client.clone(),
+    )?;
     let workers = args.workers.map_or_else(
         || thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
         usize::from,

@@ -11,6 +11,7 @@ use super::args::{GuestOptions, PluginOptions};
 use super::config_file::{Extras, HandlerEntry};
 use super::parse::split_handler;
 use crate::runtime::{self, PluginProgram, PluginSettings, Program};
+use crate::upstream::Upstreams;
 use crate::{guests, regular_file};
 
 /// The SHA-256 of a component's bytes: a reload compiles a component again only when it
@@ -138,21 +139,30 @@ impl GuestOptions {
 impl PluginOptions {
     /// How plugin instances are run; the counts are shared with the guest's `limits`, and a
     /// `wasi:http` response body may be as large as a connection's write buffer.
+    ///
+    /// The `--allow-http-outbound` names are resolved here, once; outbound HTTPS trusts
+    /// `client_tls` (the system's roots and `--ca-file`).
     pub(super) fn settings(
         &self,
         limits: &runtime::Limits,
         max_write_buffer_size: u64,
+        client_tls: Option<Arc<rustls::ClientConfig>>,
     ) -> anyhow::Result<PluginSettings> {
         let memory = usize::try_from(self.plugin_max_memory).unwrap_or(usize::MAX);
+        let mut outbound =
+            runtime::HttpOutbound::new(&self.allow_http_outbound).map_err(|e| anyhow!(e))?;
+        outbound.resolve().map_err(|e| anyhow!(e))?;
+        runtime::set_io_threads(usize::from(self.io_threads));
         Ok(PluginSettings {
             isolation: self.isolation,
             limits: limits.with_memory(memory, "--plugin-max-memory"),
             timeout: self.handler_timeout,
             frozen_clocks: self.frozen_clocks,
-            outbound: Arc::new(
-                runtime::HttpOutbound::new(&self.allow_http_outbound).map_err(|e| anyhow!(e))?,
-            ),
+            outbound: Arc::new(outbound),
+            upstreams: Arc::new(client_tls.map(Upstreams::new).unwrap_or_default()),
             max_response_body: usize::try_from(max_write_buffer_size).unwrap_or(usize::MAX),
+            max_calls: usize::try_from(self.max_plugin_calls).unwrap_or(usize::MAX),
+            queue_timeout: self.plugin_queue_timeout,
         })
     }
 }

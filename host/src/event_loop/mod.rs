@@ -11,6 +11,7 @@ mod handshake;
 mod health;
 mod imports;
 mod listen;
+mod loop_waker;
 mod net;
 mod readiness;
 mod run;

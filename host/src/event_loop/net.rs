@@ -7,6 +7,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
@@ -52,6 +53,8 @@ pub struct Net {
     pub(super) worker: usize,
     /// The process-wide connection limit, given back when an inbound connection closes.
     pub(super) admission: Admission,
+    /// Wakes the loop from any thread (a no-op on a loop that never waits: the trial one).
+    pub(super) loop_waker: Waker,
 }
 
 impl Net {
@@ -81,7 +84,13 @@ impl Net {
             epoch: Instant::now(),
             worker,
             admission,
+            loop_waker: Waker::noop().clone(),
         }
+    }
+
+    /// What wakes this worker's loop from any thread: for plugin calls that wait.
+    pub fn loop_waker(&self) -> Waker {
+        self.loop_waker.clone()
     }
 
     /// Adds a listener (already bound) and starts watching it; a `tls` listener's

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use mio::{Events, Poll, Token, Waker};
 
+use super::loop_waker::LoopWake;
 use super::net::Net;
 use super::readiness::Readiness;
 use super::shutdown::Shutdown;
@@ -92,9 +93,9 @@ pub fn run<G: Exports>(
     for listener in std::mem::take(&mut config.tls_listeners) {
         net.add_listener(listener, true)?;
     }
-    config
-        .shutdown
-        .register(Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?));
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?);
+    config.shutdown.register(waker.clone());
+    net.loop_waker = std::task::Waker::from(Arc::new(LoopWake(waker)));
     let mut guest = launch(&mut net, &mut start)?;
     // Crossings of guests replaced after a trap.
     let mut earlier = Crossings::default();
@@ -132,12 +133,12 @@ pub fn run<G: Exports>(
         if let Some(code) = guest.stopped() {
             return Ok((code, crossings));
         }
-        if config.mode == Mode::Run && !net.has_sources() {
+        if config.mode == Mode::Run && !net.has_sources() && guest.waiting_calls() == 0 {
             bail!(
                 "the guest is waiting for nothing (no connection, timer or listener) and never called stop"
             );
         }
-        wait(&mut poll, &mut events, &mut net)?;
+        wait(&mut poll, &mut events, &mut net, guest.has_ready_calls())?;
         if !draining && config.shutdown.is_draining() {
             draining = true;
             net.start_draining();
@@ -213,8 +214,15 @@ fn restart<G>(
     launch(net, start)
 }
 
-/// Hands pending events to the guest, round after round, until nothing is pending.
+/// Hands the answers of plugin calls that finished to the guest (each woken call is polled
+/// once per turn), then pending events, round after round, until nothing is pending.
 fn deliver(guest: &mut impl Exports, net: &mut Net) -> anyhow::Result<()> {
+    if guest.has_ready_calls() {
+        let now = net.now();
+        guest.poll_calls(net, now)?;
+        net.flush();
+        net.read_ready();
+    }
     for _ in 0..MAX_ROUNDS_PER_WAKEUP {
         if !net.has_pending() {
             return Ok(());
@@ -229,9 +237,11 @@ fn deliver(guest: &mut impl Exports, net: &mut Net) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn wait(poll: &mut Poll, events: &mut Events, net: &mut Net) -> io::Result<()> {
+/// Waits for readiness, a timer, or a wake; not at all when something is ready now
+/// (`calls_ready`: a plugin call was woken).
+fn wait(poll: &mut Poll, events: &mut Events, net: &mut Net, calls_ready: bool) -> io::Result<()> {
     let now = Instant::now();
-    let timeout = if net.has_reads() || net.has_pending() || net.has_accepts(now) {
+    let timeout = if calls_ready || net.has_reads() || net.has_pending() || net.has_accepts(now) {
         Some(Duration::ZERO)
     } else {
         net.next_wakeup()

@@ -6,9 +6,13 @@ use std::time::Duration;
 use anyhow::anyhow;
 use wasmtime::Store;
 
+use super::calls::CallId;
 use super::engine::ticks;
 use super::host_state::HostState;
 use super::lend::Lent;
+use super::plugins::Answer;
+use super::server_wit::AsyncServer;
+use super::server_wit::exports::eddy::http::plugin_results::PluginResult;
 use super::trap::TrapReport;
 use super::wit::{IoGuest, types};
 use crate::boundary::{Crossings, Event, Exports, Imports};
@@ -21,16 +25,27 @@ pub const DEFAULT_GUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Guest {
     store: Store<HostState>,
     bindings: IoGuest,
+    /// The `plugin-results` export, when the guest has it.
+    results: Option<AsyncServer>,
     /// The events of one call, converted to the bindings' types (kept for its capacity).
     batch: Vec<types::Event>,
+    /// Plugin calls that finished this turn (kept for its capacity).
+    finished: Vec<(CallId, Answer)>,
 }
 
 impl Guest {
-    pub(super) fn new(store: Store<HostState>, bindings: IoGuest) -> Self {
+    pub(super) fn new(
+        mut store: Store<HostState>,
+        bindings: IoGuest,
+        results: Option<AsyncServer>,
+    ) -> Self {
+        store.data_mut().takes_results = results.is_some();
         Self {
             store,
             bindings,
+            results,
             batch: Vec::new(),
+            finished: Vec::new(),
         }
     }
 
@@ -101,6 +116,60 @@ impl Exports for Guest {
             let report = TrapReport::new(&e, self.store.data().timeout, "--guest-timeout", denial);
             anyhow!("the guest trapped: {}", report.message())
         })
+    }
+
+    /// Delivers the answers of the plugin calls that finished: one call into the guest.
+    ///
+    /// # Errors
+    /// The guest trapped; its `Store` is unusable afterwards.
+    fn poll_calls(
+        &mut self,
+        imports: &mut (dyn Imports + 'static),
+        now: u64,
+    ) -> anyhow::Result<()> {
+        self.store.data_mut().plugins.poll_ready(&mut self.finished);
+        if self.results.is_none() {
+            // Only a guest with the export is ever left a call that waits.
+            self.finished.clear();
+        }
+        if self.finished.is_empty() {
+            return Ok(());
+        }
+        let answers: Vec<PluginResult> = self
+            .finished
+            .drain(..)
+            .map(|(call, answer)| PluginResult { call, answer })
+            .collect();
+        self.store.data_mut().crossings.guest_calls += 1;
+        self.arm_deadline();
+        let results = &self.results;
+        let result = Lent::scope(
+            &mut self.store,
+            |store| store.data_mut().lent(),
+            imports,
+            |store| {
+                let Some(results) = results else {
+                    return Ok(());
+                };
+                results
+                    .eddy_http_plugin_results()
+                    .call_complete(store, now, &answers)
+            },
+        );
+        self.store.data_mut().access_log.flush();
+        result.map_err(|e| {
+            let denial = self.store.data_mut().limiter.take_denial();
+            let report = TrapReport::new(&e, self.store.data().timeout, "--guest-timeout", denial);
+            anyhow!("the guest trapped: {}", report.message())
+        })
+    }
+
+    fn has_ready_calls(&self) -> bool {
+        self.store.data().plugins.has_ready()
+    }
+
+    fn waiting_calls(&self) -> usize {
+        self.store.data().plugins.waiting()
     }
 
     fn stopped(&self) -> Option<u8> {

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use super::lend::Lent;
 use super::limits::{Limiter, Limits};
-use super::plugins::Plugins;
+use super::plugins::{Answer, Plugins, Started};
 use super::server_wit;
+use super::server_wit::eddy::http::plugins::Started as WitStarted;
 use super::wit::{clock, net, process, timers, types};
 use crate::access_log::{AccessLog, Format};
 use crate::boundary::{Crossings, Imports};
@@ -16,7 +17,9 @@ use crate::boundary::{Crossings, Imports};
 pub struct HostState {
     imports: Lent,
     pub(super) limiter: Limiter,
-    plugins: Plugins,
+    pub(super) plugins: Plugins,
+    /// Whether the guest exports `plugin-results`, so a plugin call may finish later.
+    pub(super) takes_results: bool,
     /// The longest one call may run, plugins not counted.
     pub(super) timeout: Duration,
     /// When the current call into the guest began.
@@ -39,6 +42,7 @@ impl HostState {
             imports: Lent::default(),
             limiter: Limiter::new(limits.clone()),
             plugins,
+            takes_results: false,
             timeout,
             call_started: Instant::now(),
             plugin_time: Duration::ZERO,
@@ -84,17 +88,12 @@ impl server_wit::eddy::http::plugins::Host for HostState {
         &mut self,
         request: server_wit::eddy::http::types::Request,
         server_name: Option<String>,
-    ) -> Option<
-        Result<
-            server_wit::eddy::http::types::Response,
-            server_wit::eddy::http::plugins::PluginError,
-        >,
-    > {
+    ) -> Option<Answer> {
         self.crossings.import_calls += 1;
         let started = Instant::now();
-        let response = self.plugins.dispatch(&request, server_name);
+        let answer = self.plugins.dispatch_waiting(request, server_name);
         self.plugin_time += started.elapsed();
-        response
+        answer
     }
 
     fn call_secure(
@@ -102,13 +101,32 @@ impl server_wit::eddy::http::plugins::Host for HostState {
         plugin: u32,
         request: server_wit::eddy::http::types::Request,
         server_name: Option<String>,
-    ) -> Result<server_wit::eddy::http::types::Response, server_wit::eddy::http::plugins::PluginError>
-    {
+    ) -> Answer {
         self.crossings.import_calls += 1;
         let started = Instant::now();
-        let response = self.plugins.call(plugin, &request, server_name);
+        let answer = self.plugins.call_waiting(plugin, request, server_name);
         self.plugin_time += started.elapsed();
-        response
+        answer
+    }
+
+    fn start(
+        &mut self,
+        request: server_wit::eddy::http::types::Request,
+        server_name: Option<String>,
+    ) -> WitStarted {
+        self.crossings.import_calls += 1;
+        let started = Instant::now();
+        // A guest with no `plugin-results` export could never hear of a call that waits.
+        let outcome = if self.takes_results {
+            match self.plugins.start(request, server_name) {
+                Started::Ready(answer) => WitStarted::Ready(answer),
+                Started::Pending(call) => WitStarted::Pending(call),
+            }
+        } else {
+            WitStarted::Ready(self.plugins.dispatch_waiting(request, server_name))
+        };
+        self.plugin_time += started.elapsed();
+        outcome
     }
 }
 

@@ -5,14 +5,17 @@
 //! This is the only module that touches wasmtime; it knows nothing of sockets. Only
 //! [`wit`] converts between the generated bindings and the [`boundary`](crate::boundary).
 
+mod backoff;
 mod cache;
 mod cache_dir;
+mod calls;
 mod compile;
 mod engine;
 mod guest;
 mod handler_table;
 mod host_state;
 mod inspect;
+mod io_runtime;
 mod lend;
 mod limits;
 mod log;
@@ -21,6 +24,7 @@ mod plugin_log;
 mod plugin_program;
 mod plugin_state;
 mod plugins;
+mod pool;
 mod precompile;
 mod program;
 mod server_wit;
@@ -29,21 +33,26 @@ mod wasi;
 mod wasi_http;
 mod wit;
 
+pub use backoff::{DISTINCT_FAILURES, MAX_PLUGIN_BACKOFF};
 pub use cache::{default_cache_dir, set_cache_dir};
+pub use calls::CallId;
 pub use compile::{check_plugin, component_imports, set_allow_precompiled};
 pub use engine::{EPOCH_TICK, engine};
 pub use guest::{DEFAULT_GUEST_TIMEOUT, Guest};
 pub use handler_table::HandlerTable;
 pub use host_state::HostState;
+pub use io_runtime::{DEFAULT_IO_THREADS, enter as enter_io_runtime, set_io_threads};
 pub use limits::{
     DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORIES, DEFAULT_MAX_MEMORY, DEFAULT_MAX_TABLE_ELEMENTS,
     DEFAULT_MAX_TABLES, Limits,
 };
-pub use outbound::HttpOutbound;
+pub use outbound::{DEFAULT_CONNECT_TIMEOUT, HttpOutbound};
 pub use plugin_program::{
-    DEFAULT_HANDLER_TIMEOUT, DEFAULT_MAX_RESPONSE_BODY, DEFAULT_PLUGIN_MAX_MEMORY,
-    HANDLER_INTERFACE, Isolation, PluginProgram, PluginSettings, route_regex,
+    DEFAULT_HANDLER_TIMEOUT, DEFAULT_MAX_PLUGIN_CALLS, DEFAULT_MAX_RESPONSE_BODY,
+    DEFAULT_PLUGIN_MAX_MEMORY, DEFAULT_PLUGIN_QUEUE_TIMEOUT, HANDLER_INTERFACE, Isolation,
+    PluginProgram, PluginSettings, route_regex,
 };
-pub use plugins::Plugins;
+pub use plugins::{Answer, Plugins, Started};
+pub use pool::POOL_IDLE_TIMEOUT;
 pub use precompile::precompile;
 pub use program::{GUEST_INTERFACE, Program};

@@ -6,22 +6,28 @@
 //! Two kinds of plugin are run: `eddy:http/handler` (whole request in, whole response out)
 //! and the standard `wasi:http/incoming-handler` 0.2.x. Both get the same linker, so an
 //! eddy plugin may use `wasi:http` to send requests (componentize-js's default `fetch`).
+//!
+//! Plugin Stores are asynchronous: WASI and `wasi:http` are linked with their async host
+//! code, and every call runs on a fiber that suspends where the plugin waits (a pollable, a
+//! blocking stream call) and at each epoch tick, so the worker's loop serves other
+//! connections meanwhile.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use regex::Regex;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Engine, Store};
+use wasmtime::{Engine, Store, UpdateDeadline};
 use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
 use wasmtime_wasi_http::WasiHttpCtx;
-use wasmtime_wasi_http::p2::bindings::sync::{Proxy, ProxyPre};
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 
 use super::inspect::Kind;
 use super::limits::{Limiter, Limits};
 use super::outbound::{Hooks, HttpOutbound};
 use super::plugin_state::PluginState;
+use crate::upstream::Upstreams;
 
 /// The plugin-side bindings (`eddy:http/plugin`: the `handler` export), sharing the types.
 #[allow(missing_docs)]
@@ -29,6 +35,7 @@ mod plugin_wit {
     wasmtime::component::bindgen!({
         path: "../wit/http",
         world: "eddy:http/plugin",
+        exports: { default: async },
         with: { "eddy:http/types": super::super::server_wit::eddy::http::types },
     });
 }
@@ -44,8 +51,16 @@ impl plugin_wit::eddy::http::connection::Host for PluginState {
 /// The interface a plugin exports, with its version.
 pub const HANDLER_INTERFACE: &str = "eddy:http/handler@0.1.0";
 
-/// Default limit on one plugin call (`--handler-timeout`); past it the call is interrupted.
+/// Default limit on one plugin call (`--handler-timeout`), wall-clock time from the request
+/// to its response, waits included; past it the call is dropped and answered 500.
 pub const DEFAULT_HANDLER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default cap on the calls of one plugin in flight in one worker, each on its own instance
+/// (`--max-plugin-calls`).
+pub const DEFAULT_MAX_PLUGIN_CALLS: usize = 100;
+
+/// Default longest wait for a turn past the cap (`--plugin-queue-timeout`); then 503.
+pub const DEFAULT_PLUGIN_QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Default cap on one plugin instance's linear memory (`--plugin-max-memory`).
 pub const DEFAULT_PLUGIN_MAX_MEMORY: usize = 64 * 1024 * 1024;
@@ -75,8 +90,14 @@ pub struct PluginSettings {
     pub frozen_clocks: bool,
     /// Where `wasi:http` requests may go (`--allow-http-outbound`).
     pub outbound: Arc<HttpOutbound>,
+    /// The client that sends them: trust, connections kept for reuse.
+    pub upstreams: Arc<Upstreams>,
     /// Largest `wasi:http` response body collected (`--max-write-buffer-size`).
     pub max_response_body: usize,
+    /// Calls of one plugin in flight at once per worker (`--max-plugin-calls`).
+    pub max_calls: usize,
+    /// Longest wait for a turn past `max_calls` (`--plugin-queue-timeout`).
+    pub queue_timeout: Duration,
 }
 
 impl Default for PluginSettings {
@@ -87,7 +108,10 @@ impl Default for PluginSettings {
             timeout: DEFAULT_HANDLER_TIMEOUT,
             frozen_clocks: false,
             outbound: Arc::default(),
+            upstreams: Arc::default(),
             max_response_body: DEFAULT_MAX_RESPONSE_BODY,
+            max_calls: DEFAULT_MAX_PLUGIN_CALLS,
+            queue_timeout: DEFAULT_PLUGIN_QUEUE_TIMEOUT,
         }
     }
 }
@@ -130,8 +154,9 @@ impl PluginProgram {
     ) -> anyhow::Result<Self> {
         let mut linker = Linker::<PluginState>::new(engine);
         // Plugins built by other toolchains import WASI; they get it with everything denied.
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| anyhow!("{e}"))?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
+        // The async host code makes a plugin that waits suspend its call, not its worker.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow!("{e}"))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| anyhow!("{e}"))?;
         plugin_wit::eddy::http::connection::add_to_linker::<PluginState, HasSelf<PluginState>>(
             &mut linker,
@@ -189,11 +214,16 @@ impl PluginProgram {
         &self.name
     }
 
-    /// Creates an instance in a fresh Store.
+    /// Creates an instance in a fresh Store, on a fiber: a plugin whose start-up code waits
+    /// suspends like a call does.
     ///
     /// # Errors
     /// Instantiation fails; when a limit is the cause, the message names it and its flag.
-    pub(super) fn instantiate(&self, settings: &PluginSettings) -> anyhow::Result<Live> {
+    pub(super) async fn instantiate(
+        &self,
+        settings: &PluginSettings,
+        deadline: Instant,
+    ) -> anyhow::Result<Live> {
         let state = PluginState {
             limiter: Limiter::new(settings.limits.clone()),
             wasi: super::wasi::deny_all(&self.name, settings.frozen_clocks),
@@ -201,12 +231,13 @@ impl PluginProgram {
             hooks: Hooks::new(
                 self.name.clone(),
                 settings.outbound.clone(),
-                settings.timeout,
+                settings.upstreams.clone(),
                 settings.max_response_body,
             ),
             table: ResourceTable::new(),
             server_name: None,
             config: self.config.clone(),
+            deadline,
         };
         let engine = match &self.pre {
             Pre::Eddy(pre) => pre.engine(),
@@ -214,10 +245,22 @@ impl PluginProgram {
         };
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);
-        store.set_epoch_deadline(super::engine::ticks(settings.timeout));
+        // Every tick, a plugin that computes gives its worker back for a turn of the loop;
+        // past its deadline it is interrupted.
+        store.epoch_deadline_callback(|store| {
+            if Instant::now() < store.data().deadline {
+                Ok(UpdateDeadline::Yield(1))
+            } else {
+                Ok(UpdateDeadline::Interrupt)
+            }
+        });
+        store.set_epoch_deadline(1);
         let bindings = match &self.pre {
-            Pre::Eddy(pre) => pre.instantiate(&mut store).map(Bindings::Eddy),
-            Pre::WasiHttp(pre) => pre.instantiate(&mut store).map(Bindings::WasiHttp),
+            Pre::Eddy(pre) => pre.instantiate_async(&mut store).await.map(Bindings::Eddy),
+            Pre::WasiHttp(pre) => pre
+                .instantiate_async(&mut store)
+                .await
+                .map(Bindings::WasiHttp),
         };
         match bindings {
             Ok(bindings) => Ok(Live { store, bindings }),
@@ -238,9 +281,19 @@ impl PluginProgram {
     /// # Errors
     /// One sentence naming the plugin and, when a limit is the cause, the limit and its flag.
     pub fn trial(&self, settings: &PluginSettings) -> anyhow::Result<()> {
-        self.instantiate(settings)
-            .map(drop)
-            .map_err(|error| anyhow!("plugin {} cannot be instantiated: {error}", self.name))
+        let deadline = Instant::now() + settings.timeout;
+        let instance = super::calls::block_on(async {
+            let until = tokio::time::Instant::from_std(deadline);
+            tokio::time::timeout_at(until, self.instantiate(settings, deadline)).await
+        });
+        match instance {
+            Ok(instance) => instance.map(drop),
+            Err(_) => Err(anyhow!(
+                "its start-up code did not finish within {:?} (--handler-timeout)",
+                settings.timeout
+            )),
+        }
+        .map_err(|error| anyhow!("plugin {} cannot be instantiated: {error}", self.name))
     }
 }
 
@@ -259,6 +312,18 @@ pub(super) enum Bindings {
 pub(super) struct Live {
     pub(super) store: Store<PluginState>,
     pub(super) bindings: Bindings,
+}
+
+impl Live {
+    /// Readies the instance for a call that must end by `deadline`, for a request that
+    /// arrived with the TLS server name `server_name`.
+    pub(super) fn prepare(&mut self, deadline: Instant, server_name: Option<String>) {
+        let state = self.store.data_mut();
+        state.deadline = deadline;
+        state.server_name = server_name;
+        state.hooks.set_deadline(deadline);
+        self.store.set_epoch_deadline(1);
+    }
 }
 
 /// Compiles a route: `pattern` must match a request's whole path.

@@ -1,6 +1,7 @@
 //! What a plugin's `Store` holds, and the WASI and `wasi:http` views wasmtime reads it by.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi_config::WasiConfigVariables;
@@ -21,6 +22,9 @@ pub struct PluginState {
     pub(super) server_name: Option<String>,
     /// The plugin's `[plugins.NAME]` settings, read through `wasi:config/store`.
     pub(super) config: Arc<WasiConfigVariables>,
+    /// When the call in progress must have answered (`--handler-timeout` from its request):
+    /// the epoch callback interrupts the plugin past it.
+    pub(super) deadline: Instant,
 }
 
 impl wasmtime_wasi::WasiView for PluginState {

@@ -17,6 +17,7 @@ use super::lend::Lent;
 use super::limits::Limits;
 use super::plugins::Plugins;
 use super::server_wit;
+use super::server_wit::{AsyncServer, AsyncServerIndices};
 use super::wit::{IoGuest, IoGuestPre};
 use crate::boundary::Imports;
 
@@ -27,6 +28,8 @@ pub const GUEST_INTERFACE: &str = "eddy:io/guest@0.1.0";
 #[derive(Clone)]
 pub struct Program {
     pre: IoGuestPre<HostState>,
+    /// Where the `plugin-results` export is, when the guest has it (`async-server`).
+    results: Option<AsyncServerIndices>,
 }
 
 impl Program {
@@ -59,16 +62,19 @@ impl Program {
         let mut linker = Linker::<HostState>::new(engine);
         IoGuest::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
             .map_err(|e| anyhow!("{e}"))?;
-        server_wit::Server::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| {
-            state
-        })
+        server_wit::AsyncServer::add_to_linker::<HostState, HasSelf<HostState>>(
+            &mut linker,
+            |state| state,
+        )
         .map_err(|e| anyhow!("{e}"))?;
         let instance_pre = linker
             .instantiate_pre(component)
             .map_err(|e| anyhow!("{name} needs something eddy does not offer: {e}"))?;
+        // A guest without the export waits for its plugins (`plugins.dispatch`, `call`).
+        let results = AsyncServerIndices::new(&instance_pre).ok();
         let pre = IoGuestPre::new(instance_pre)
             .map_err(|e| anyhow!("{name} does not export eddy's world: {e}"))?;
-        Ok(Self { pre })
+        Ok(Self { pre, results })
     }
 
     /// Instantiates the program in a fresh `Store` for worker `worker`; `imports` are lent
@@ -105,10 +111,18 @@ impl Program {
             &mut store,
             |store| store.data_mut().lent(),
             imports,
-            |store| self.pre.instantiate(store),
+            |store| -> wasmtime::Result<(IoGuest, Option<AsyncServer>)> {
+                let instance = self.pre.instance_pre().instantiate(&mut *store)?;
+                let bindings = IoGuest::new(&mut *store, &instance)?;
+                let results = match &self.results {
+                    Some(indices) => Some(indices.load(&mut *store, &instance)?),
+                    None => None,
+                };
+                wasmtime::Result::<_>::Ok((bindings, results))
+            },
         );
-        let bindings = match instantiated {
-            Ok(bindings) => bindings,
+        let (bindings, results) = match instantiated {
+            Ok(found) => found,
             Err(error) => {
                 let text = format!("{error:#}");
                 let state = store.data();
@@ -119,6 +133,6 @@ impl Program {
                 );
             }
         };
-        Ok(Guest::new(store, bindings))
+        Ok(Guest::new(store, bindings, results))
     }
 }

@@ -20,16 +20,16 @@ pub struct TrapReport {
 const BACKTRACE_HEADER: &str = "error while executing at wasm backtrace:";
 
 impl TrapReport {
-    /// Reads a trap; `timeout` and `flag` explain an epoch interrupt, `denial` a refused
-    /// memory or table growth that preceded the trap.
+    /// Reads a trap; `after` (how long the call ran) and `flag` explain an epoch interrupt,
+    /// `denial` a refused memory or table growth that preceded the trap.
     pub fn new(
         error: &wasmtime::Error,
-        timeout: Duration,
+        after: Duration,
         flag: &str,
         denial: Option<String>,
     ) -> Self {
         let mut reason = if matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
-            format!("interrupted after {timeout:?} ({flag})")
+            format!("interrupted after {after:.2?} ({flag})")
         } else {
             let parts: Vec<String> = error
                 .chain()

@@ -1,28 +1,29 @@
 //! Standard `wasi:http` handlers as plugins: the eddy request the server guest parsed becomes
-//! a `wasi:http` incoming-request, `handle` runs synchronously under the plugin's deadline,
-//! and the outgoing response and its body are collected back into an eddy response.
+//! a `wasi:http` incoming-request, `handle` runs on the call's fiber, and the outgoing
+//! response and its body are collected back into an eddy response.
 //!
 //! `wasi:http/types` and `wasi:http/outgoing-handler` are `wasmtime-wasi-http`'s; this module
 //! only converts at the edges and collects the body (`outbound` decides outbound requests).
 //!
-//! The response body is written by the guest into a channel of pieces of at most 64 KiB.
-//! When `handle` returns, the worker thread reads it; if the guest is still writing 5 ms
-//! after `response-outparam.set`, a task on wasmtime-wasi's tokio runtime drains it
-//! meanwhile, so a guest writing many MiB never waits on a reader that only starts after
-//! `handle` returns. Before `set`, the channel holds `--max-write-buffer-size` worth of
-//! full pieces; a guest that writes more pieces than that before setting its response waits
-//! for a reader that never comes, holding its worker (a known limit: toolchains set first).
+//! `handle` and the body's reader are polled together by one future: the body (written by
+//! the guest into a channel of pieces of at most 64 KiB) is read as soon as
+//! `response-outparam.set` hands it over, while `handle` still runs, so a guest writing many
+//! MiB never waits on a reader that would only start after it returns. Before `set`, the
+//! channel holds `--max-write-buffer-size` worth of full pieces; a guest that writes more than
+//! that before setting its response suspends until its deadline (500), holding only its own
+//! call.
 
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::future::poll_fn;
+use std::pin::{Pin, pin};
+use std::task::Poll;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
+use tokio::sync::oneshot;
 use wasmtime::Store;
-use wasmtime_wasi::runtime::{AbortOnDropJoinHandle, in_tokio, spawn};
 use wasmtime_wasi_http::WasiHttpView as _;
+use wasmtime_wasi_http::p2::bindings::Proxy;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
-use wasmtime_wasi_http::p2::bindings::sync::Proxy;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use super::plugin_state::PluginState;
@@ -40,39 +41,18 @@ pub enum CallError {
     Failed(String),
 }
 
-/// A response body not read yet, taken by whichever reader comes first: the worker thread
-/// once `handle` returns, or the drain task if the guest is still writing after
-/// `DRAIN_AFTER` (it may be waiting for room in the channel).
-type Unread = Arc<Mutex<Option<HyperOutgoingBody>>>;
+/// What `response-outparam.set` delivers.
+type Delivered = Result<hyper::Response<HyperOutgoingBody>, ErrorCode>;
 
-/// What `response-outparam.set` delivered: the head, the body, and the drain task.
-type Delivered = Result<
-    (
-        http::response::Parts,
-        Unread,
-        AbortOnDropJoinHandle<Option<Result<Vec<u8>, String>>>,
-    ),
-    ErrorCode,
->;
+/// A body being read.
+type Collecting = Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>>;
 
-/// How long after `response-outparam.set` a body still unread is drained by a task on the
-/// tokio runtime instead of the worker thread. Most handlers return well before: their body is
-/// then read on the worker thread, without a hand-off between threads.
-const DRAIN_AFTER: Duration = Duration::from_millis(5);
-
-fn take(unread: &Unread) -> Option<HyperOutgoingBody> {
-    unread.lock().unwrap_or_else(PoisonError::into_inner).take()
-}
-
-/// Calls `handle` with `request` and collects the response, at most `max_body` bytes of
-/// body, all within `deadline` from `started`.
-pub fn call(
+/// Calls `handle` with `request` and collects the response, at most `max_body` bytes of body.
+pub async fn call(
     store: &mut Store<PluginState>,
     proxy: &Proxy,
     request: &Request,
     max_body: usize,
-    started: Instant,
-    deadline: Duration,
 ) -> Result<Response, CallError> {
     let incoming = match incoming(request) {
         Ok(incoming) => incoming,
@@ -83,64 +63,82 @@ pub fn call(
     } else {
         Scheme::Http
     };
-    let delivered: Arc<Mutex<Option<Delivered>>> = Arc::default();
-    let slot = delivered.clone();
+    let (sender, receiver) = oneshot::channel::<Delivered>();
     let mut http = store.data_mut().http();
     let request_resource = http
         .new_incoming_request(scheme, incoming)
         .map_err(CallError::Trap)?;
     let outparam = http
-        .new_response_outparam_from_callback(move |result| {
-            let outcome = result.map(|response| {
-                let (parts, body) = response.into_parts();
-                let unread: Unread = Arc::new(Mutex::new(Some(body)));
-                let for_drain = unread.clone();
-                let drain = spawn(async move {
-                    tokio::time::sleep(DRAIN_AFTER).await;
-                    let body = take(&for_drain)?;
-                    Some(collect(body, max_body).await)
-                });
-                (parts, unread, drain)
-            });
-            *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome);
-        })
+        .new_response_outparam(sender)
         .map_err(CallError::Trap)?;
-    proxy
-        .wasi_http_incoming_handler()
-        .call_handle(&mut *store, request_resource, outparam)
-        .map_err(CallError::Trap)?;
-    let outcome = delivered
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take();
-    match outcome {
-        None => Err(CallError::Failed(
-            "handle returned without setting a response".into(),
-        )),
-        Some(Err(code)) => Err(CallError::Failed(format!(
-            "handle set an error instead of a response: {code:?}"
-        ))),
-        Some(Ok((parts, unread, drain))) => {
-            let left = deadline.saturating_sub(started.elapsed());
-            let collected = match take(&unread) {
-                Some(body) => {
-                    drop(drain);
-                    in_tokio(
-                        async move { tokio::time::timeout(left, collect(body, max_body)).await },
-                    )
+    let handle =
+        proxy
+            .wasi_http_incoming_handler()
+            .call_handle(&mut *store, request_resource, outparam);
+    handle_and_collect(handle, receiver, max_body).await
+}
+
+/// Runs `handle` to its end while reading the response it delivers.
+async fn handle_and_collect(
+    handle: impl Future<Output = wasmtime::Result<()>>,
+    receiver: oneshot::Receiver<Delivered>,
+    max_body: usize,
+) -> Result<Response, CallError> {
+    let mut handle = pin!(handle);
+    let mut returned = false;
+    let mut receiver = Some(receiver);
+    let mut head = None;
+    let mut collecting: Option<Collecting> = None;
+    let mut body = None;
+    poll_fn(|cx| {
+        if !returned && let Poll::Ready(result) = handle.as_mut().poll(cx) {
+            if let Err(trap) = result {
+                return Poll::Ready(Err(CallError::Trap(trap)));
+            }
+            returned = true;
+        }
+        if let Some(waiting) = receiver.as_mut() {
+            match Pin::new(waiting).poll(cx) {
+                Poll::Ready(Ok(Ok(response))) => {
+                    receiver = None;
+                    let (parts, outgoing) = response.into_parts();
+                    head = Some(parts);
+                    collecting = Some(Box::pin(collect(outgoing, max_body)));
                 }
-                None => in_tokio(async move { tokio::time::timeout(left, drain).await })
-                    .map(|drained| drained.unwrap_or_else(|| Err("the body was lost".into()))),
-            };
-            match collected {
-                Ok(Ok(body)) => Ok(response(&parts, body)),
-                Ok(Err(reason)) => Err(CallError::Failed(reason)),
-                Err(_) => Err(CallError::Failed(format!(
-                    "the response body was not finished within {deadline:?}"
-                ))),
+                Poll::Ready(Ok(Err(code))) => {
+                    return Poll::Ready(Err(CallError::Failed(format!(
+                        "handle set an error instead of a response: {code:?}"
+                    ))));
+                }
+                Poll::Ready(Err(_)) => return Poll::Ready(Err(unset())),
+                // Nothing runs in the guest once `handle` returned: it never will.
+                Poll::Pending if returned => return Poll::Ready(Err(unset())),
+                Poll::Pending => {}
             }
         }
-    }
+        if let Some(reading) = collecting.as_mut()
+            && let Poll::Ready(collected) = reading.as_mut().poll(cx)
+        {
+            collecting = None;
+            body = Some(collected);
+        }
+        match (returned, body.take(), head.as_ref()) {
+            (true, Some(collected), Some(parts)) => Poll::Ready(
+                collected
+                    .map(|bytes| response(parts, bytes))
+                    .map_err(CallError::Failed),
+            ),
+            (_, collected, _) => {
+                body = collected;
+                Poll::Pending
+            }
+        }
+    })
+    .await
+}
+
+fn unset() -> CallError {
+    CallError::Failed("handle returned without setting a response".into())
 }
 
 /// Reads a response body to its end, refusing more than `max` bytes.

@@ -155,6 +155,7 @@ pub fn run(options: &Options) {
         cpus: None,
         https: false,
         close: false,
+        target: "/".to_owned(),
     };
     let mut measured: Vec<Vec<Measurement>> = vec![Vec::new(); rows.len()];
     let (mut eddy_echo, mut native_echo) = (Vec::new(), Vec::new());

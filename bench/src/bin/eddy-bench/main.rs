@@ -7,7 +7,12 @@
 //! eddy-bench http [--rounds 3] [--duration 5s] [--connections 10000] [--wasi-http]
 //!                 [--nginx PATH] [--python PATH] [--tornado-app PATH]
 //! eddy-bench tls [--rounds 3] [--duration 5s] [--nginx PATH]
+//! eddy-bench upstream [--rounds 3] [--fetches 200] [--duration 5s] [--python PATH]
+//!                     [--tornado-app PATH]
 //! ```
+//!
+//! `upstream` measures handlers that wait on another HTTP service, Eddy against Tornado's
+//! `AsyncHTTPClient` (see `upstream.rs`).
 //!
 //! `tls` measures TLS hello against nginx with TLS, keep-alive and a handshake per request
 //! (see `tls.rs`).
@@ -25,6 +30,7 @@ mod server;
 mod servers;
 mod targets;
 mod tls;
+mod upstream;
 mod workers;
 mod wrk;
 
@@ -35,7 +41,9 @@ use server::fail;
 const USAGE: &str = "usage: eddy-bench echo [--rounds N]
        eddy-bench http [--rounds N] [--duration 5s] [--connections N] [--wasi-http]
                        [--nginx PATH] [--python PATH] [--tornado-app PATH]
-       eddy-bench tls [--rounds N] [--duration 5s] [--nginx PATH]";
+       eddy-bench tls [--rounds N] [--duration 5s] [--nginx PATH]
+       eddy-bench upstream [--rounds N] [--fetches N] [--duration 5s] [--python PATH]
+                           [--tornado-app PATH]";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -66,6 +74,15 @@ fn main() {
             rounds,
             duration: value("--duration").unwrap_or_else(|| "5s".to_owned()),
             nginx: PathBuf::from(value("--nginx").unwrap_or_else(|| "nginx".to_owned())),
+        }),
+        Some("upstream") => upstream::run(&upstream::Options {
+            rounds,
+            fetches: number("--fetches", 200).max(1),
+            duration: value("--duration").unwrap_or_else(|| "5s".to_owned()),
+            python: value("--python").unwrap_or_else(|| "python3".to_owned()),
+            tornado_app: PathBuf::from(
+                value("--tornado-app").unwrap_or_else(|| "bench/tornado_upstream.py".to_owned()),
+            ),
         }),
         Some("--help" | "-h") => println!("{USAGE}"),
         _ => usage(),

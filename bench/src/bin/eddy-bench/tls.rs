@@ -146,6 +146,7 @@ pub fn run(options: &Options) {
         cpus: None,
         https: true,
         close,
+        target: "/".to_owned(),
     };
     let mut keep = vec![Vec::new(); rows.len()];
     let mut fresh = vec![Vec::new(); rows.len()];

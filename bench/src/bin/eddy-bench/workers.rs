@@ -128,6 +128,7 @@ pub fn measure(rounds: usize, duration: &str) -> Option<Workers> {
         cpus: Some(wrk_cpus),
         https: false,
         close: false,
+        target: "/".to_owned(),
     };
     let (mut one, mut two) = (Vec::new(), Vec::new());
     for round in 0..rounds {

@@ -19,6 +19,8 @@ pub struct Load {
     pub https: bool,
     /// `Connection: close`: a new connection (and handshake) per request.
     pub close: bool,
+    /// The request target (`/`, or a path with a query).
+    pub target: String,
 }
 
 impl Load {
@@ -62,8 +64,9 @@ pub fn run(addr: SocketAddr, load: &Load) -> Measurement {
             "Connection: keep-alive"
         })
         .arg(format!(
-            "{}://{addr}/",
-            if load.https { "https" } else { "http" }
+            "{}://{addr}{}",
+            if load.https { "https" } else { "http" },
+            load.target
         ));
     let output = command
         .output()

@@ -7,14 +7,18 @@
 //! - `/big?n=BYTES`: a body of `n` bytes written through the outgoing-body stream;
 //!   `/early?n=BYTES`: the same, written before the response is set;
 //! - `/trap`: panics; `/silent`: returns without a response; `/clock`: the wall clock;
-//! - `/outbound?to=AUTHORITY`: sends `GET http://AUTHORITY/` and answers how it went.
+//! - `/outbound?to=AUTHORITY`: sends `GET http://AUTHORITY/` and answers how it went
+//!   (`&scheme=https` for HTTPS, `&path=/x` for another path, `&connect_ms=N` for a connect
+//!   timeout);
+//! - `/sleep?ms=N`: waits N ms on a WASI monotonic-clock pollable, then answers `slept`;
+//! - `/spin?ms=N`: computes for N ms without waiting on anything, then answers `spun`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
-    Fields, IncomingRequest, OutgoingBody, OutgoingRequest, OutgoingResponse, ResponseOutparam,
-    Scheme,
+    Fields, IncomingRequest, OutgoingBody, OutgoingRequest, OutgoingResponse, RequestOptions,
+    ResponseOutparam, Scheme,
 };
 use wasip2::io::streams::StreamError;
 
@@ -66,8 +70,30 @@ impl wasip2::exports::http::incoming_handler::Guest for Handler {
                 respond(out, 200, now.seconds.to_string().as_bytes());
             }
             "/outbound" => {
-                let text = outbound(&argument("to"));
+                let scheme = if argument("scheme") == "https" {
+                    Scheme::Https
+                } else {
+                    Scheme::Http
+                };
+                let path = argument("path");
+                let path = if path.is_empty() { "/" } else { &path };
+                let connect = argument("connect_ms").parse::<u64>().ok();
+                let text = outbound(&scheme, &argument("to"), path, connect);
                 respond(out, 200, text.as_bytes());
+            }
+            "/sleep" => {
+                let ms: u64 = argument("ms").parse().unwrap_or(0);
+                wasip2::clocks::monotonic_clock::subscribe_duration(ms * 1_000_000).block();
+                respond(out, 200, b"slept");
+            }
+            "/spin" => {
+                let ms: u64 = argument("ms").parse().unwrap_or(0);
+                let until = wasip2::clocks::monotonic_clock::now() + ms * 1_000_000;
+                let mut turns = 0u64;
+                while wasip2::clocks::monotonic_clock::now() < until {
+                    turns = turns.wrapping_add(1);
+                }
+                respond(out, 200, format!("spun {}", turns > 0).as_bytes());
             }
             _ => respond(out, 404, b"no such probe\n"),
         }
@@ -93,18 +119,31 @@ fn read_body(request: &IncomingRequest) -> Vec<u8> {
     bytes
 }
 
-/// Sends `GET http://AUTHORITY/` and says how it went.
-fn outbound(authority: &str) -> String {
+/// Sends `GET SCHEME://AUTHORITY/PATH` and says how it went; `connect_ms` bounds the connect.
+fn outbound(scheme: &Scheme, authority: &str, path: &str, connect_ms: Option<u64>) -> String {
     let request = OutgoingRequest::new(Fields::new());
-    let _ = request.set_scheme(Some(&Scheme::Http));
+    let _ = request.set_scheme(Some(scheme));
     let _ = request.set_authority(Some(authority));
-    let _ = request.set_path_with_query(Some("/"));
-    match outgoing_handler::handle(request, None) {
+    let _ = request.set_path_with_query(Some(path));
+    let options = connect_ms.map(|ms| {
+        let options = RequestOptions::new();
+        let _ = options.set_connect_timeout(Some(ms * 1_000_000));
+        options
+    });
+    match outgoing_handler::handle(request, options) {
         Err(code) => format!("refused: {code:?}"),
         Ok(future) => {
             future.subscribe().block();
             match future.get() {
-                Some(Ok(Ok(response))) => format!("status: {}", response.status()),
+                Some(Ok(Ok(response))) => {
+                    // Read to the end, so the host may keep the connection for the next request.
+                    if let Ok(body) = response.consume()
+                        && let Ok(stream) = body.stream()
+                    {
+                        while stream.blocking_read(PIECE as u64).is_ok() {}
+                    }
+                    format!("status: {}", response.status())
+                }
                 Some(Ok(Err(code))) => format!("failed: {code:?}"),
                 other => format!("no response: {other:?}"),
             }
