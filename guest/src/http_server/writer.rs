@@ -73,11 +73,10 @@ impl ResponseWriter<'_> {
     /// that long is cut off.
     async fn put(&self, bytes: impl Into<Vec<u8>>) -> Result<(), StreamError> {
         let bytes = bytes.into();
-        if bytes.len() <= WRITE_PIECE {
-            let length = bytes.len();
+        let length = bytes.len();
+        if length <= WRITE_PIECE {
             return self.put_pieces(std::iter::once(bytes), length).await;
         }
-        let length = bytes.len();
         self.put_pieces(into_pieces(bytes, WRITE_PIECE), length)
             .await
     }
