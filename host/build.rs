@@ -13,7 +13,6 @@ use wit_component::ComponentEncoder;
 
 /// The guest crates to build: (package, component file name).
 const GUESTS: &[(&str, &str)] = &[
-    ("http-server", "http-server"),
     ("echo", "echo"),
     ("http-client", "http-client"),
     ("hello", "hello"),
@@ -29,10 +28,16 @@ const GUESTS: &[(&str, &str)] = &[
 /// import WASI, as other languages' toolchains do): (package, component file name).
 const WASI_GUESTS: &[(&str, &str)] = &[("wasi-probe", "wasi-probe")];
 
-/// WASI plugins whose manifests declare a plain library, made a `cdylib` only here, for
-/// `wasm32-wasip2`: the `wasip2` crate's `export!` names its exports as WIT does
-/// (`wasi:http/incoming-handler@0.2.4#handle`), which no native linker takes in a shared
-/// library's symbol list, and `cargo build --workspace` builds every member natively.
+/// Guests whose manifests declare a plain library, made a `cdylib` only here, for the wasm
+/// target: they export through a bindings generator's `export!` that names the exports as WIT
+/// does (`eddy:http/plugin-results@0.1.0#complete`) on every target, which no native linker
+/// takes in a shared library's symbol list, and `cargo build --workspace` builds every member
+/// natively. (Guests that export only through `eddy_guest::export!` or
+/// `eddy_plugin::export_handler!` stay `cdylib`s: those export on WebAssembly only.)
+const LIB_GUESTS: &[(&str, &str)] = &[("http-server", "http-server")];
+
+/// The same for `wasm32-wasip2`: the `wasip2` crate's `export!`
+/// (`wasi:http/incoming-handler@0.2.4#handle`).
 const WASI_LIB_GUESTS: &[(&str, &str)] = &[("wasi-http", "wasi-http")];
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
@@ -74,6 +79,9 @@ fn main() {
     ensure_wasm_target(WASM_TARGET);
     ensure_wasm_target(WASI_TARGET);
     build_guests(&root, &guest_target, WASM_TARGET, GUESTS);
+    for (package, _) in LIB_GUESTS {
+        build_cdylib(&root, &guest_target, WASM_TARGET, package);
+    }
     build_guests(&root, &guest_target, WASI_TARGET, WASI_GUESTS);
     for (package, _) in WASI_LIB_GUESTS {
         build_cdylib(&root, &guest_target, WASI_TARGET, package);
@@ -87,7 +95,7 @@ fn main() {
             std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
         write_if_changed(&components.join(format!("{name}.wasm")), &component);
     }
-    for (package, name) in GUESTS {
+    for (package, name) in GUESTS.iter().chain(LIB_GUESTS) {
         let module = guest_target
             .join(WASM_TARGET)
             .join("guest")
@@ -133,7 +141,7 @@ fn build_guests(root: &Path, guest_target: &Path, target: &str, guests: &[(&str,
     run(command);
 }
 
-/// Builds `package`'s library as a `cdylib` for `target` (see [`WASI_LIB_GUESTS`]).
+/// Builds `package`'s library as a `cdylib` for `target` (see [`LIB_GUESTS`]).
 fn build_cdylib(root: &Path, guest_target: &Path, target: &str, package: &str) {
     let mut command = guest_cargo("rustc", root, guest_target, target);
     command.args(["-p", package, "--lib", "--crate-type", "cdylib"]);
