@@ -13,7 +13,6 @@ use wit_component::ComponentEncoder;
 
 /// The guest crates to build: (package, component file name).
 const GUESTS: &[(&str, &str)] = &[
-    ("http-server", "http-server"),
     ("echo", "echo"),
     ("http-client", "http-client"),
     ("hello", "hello"),
@@ -27,7 +26,19 @@ const GUESTS: &[(&str, &str)] = &[
 
 /// Plugins built with the WASI toolchain (`wasm32-wasip2` links them into components that
 /// import WASI, as other languages' toolchains do): (package, component file name).
-const WASI_GUESTS: &[(&str, &str)] = &[("wasi-probe", "wasi-probe"), ("wasi-http", "wasi-http")];
+const WASI_GUESTS: &[(&str, &str)] = &[("wasi-probe", "wasi-probe")];
+
+/// Guests whose manifests declare a plain library, made a `cdylib` only here, for the wasm
+/// target: they export through a bindings generator's `export!` that names the exports as WIT
+/// does (`eddy:http/plugin-results@0.1.0#complete`) on every target, which no native linker
+/// takes in a shared library's symbol list, and `cargo build --workspace` builds every member
+/// natively. (Guests that export only through `eddy_guest::export!` or
+/// `eddy_plugin::export_handler!` stay `cdylib`s: those export on WebAssembly only.)
+const LIB_GUESTS: &[(&str, &str)] = &[("http-server", "http-server")];
+
+/// The same for `wasm32-wasip2`: the `wasip2` crate's `export!`
+/// (`wasi:http/incoming-handler@0.2.4#handle`).
+const WASI_LIB_GUESTS: &[(&str, &str)] = &[("wasi-http", "wasi-http")];
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const WASI_TARGET: &str = "wasm32-wasip2";
@@ -68,8 +79,14 @@ fn main() {
     ensure_wasm_target(WASM_TARGET);
     ensure_wasm_target(WASI_TARGET);
     build_guests(&root, &guest_target, WASM_TARGET, GUESTS);
+    for (package, _) in LIB_GUESTS {
+        build_cdylib(&root, &guest_target, WASM_TARGET, package);
+    }
     build_guests(&root, &guest_target, WASI_TARGET, WASI_GUESTS);
-    for (package, name) in WASI_GUESTS {
+    for (package, _) in WASI_LIB_GUESTS {
+        build_cdylib(&root, &guest_target, WASI_TARGET, package);
+    }
+    for (package, name) in WASI_GUESTS.iter().chain(WASI_LIB_GUESTS) {
         let path = guest_target
             .join(WASI_TARGET)
             .join("guest")
@@ -78,7 +95,7 @@ fn main() {
             std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
         write_if_changed(&components.join(format!("{name}.wasm")), &component);
     }
-    for (package, name) in GUESTS {
+    for (package, name) in GUESTS.iter().chain(LIB_GUESTS) {
         let module = guest_target
             .join(WASM_TARGET)
             .join("guest")
@@ -117,17 +134,30 @@ fn ensure_wasm_target(target: &str) {
 }
 
 fn build_guests(root: &Path, guest_target: &Path, target: &str, guests: &[(&str, &str)]) {
+    let mut command = guest_cargo("build", root, guest_target, target);
+    for (package, _) in guests {
+        command.args(["-p", package]);
+    }
+    run(command);
+}
+
+/// Builds `package`'s library as a `cdylib` for `target` (see [`LIB_GUESTS`]).
+fn build_cdylib(root: &Path, guest_target: &Path, target: &str, package: &str) {
+    let mut command = guest_cargo("rustc", root, guest_target, target);
+    command.args(["-p", package, "--lib", "--crate-type", "cdylib"]);
+    run(command);
+}
+
+/// `cargo SUBCOMMAND` for guests: the guest profile, `target`, its own target directory.
+fn guest_cargo(subcommand: &str, root: &Path, guest_target: &Path, target: &str) -> Command {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command
-        .arg("build")
+        .arg(subcommand)
         .arg("--manifest-path")
         .arg(root.join("Cargo.toml"))
         .args(["--profile", "guest", "--target", target, "--locked"])
         .env("CARGO_TARGET_DIR", guest_target);
-    for (package, _) in guests {
-        command.args(["-p", package]);
-    }
     // The outer build's wrappers and flags (clippy, coverage, host RUSTFLAGS) are not for guests.
     for var in [
         "RUSTC_WORKSPACE_WRAPPER",
@@ -138,6 +168,10 @@ fn build_guests(root: &Path, guest_target: &Path, target: &str, guests: &[(&str,
     ] {
         command.env_remove(var);
     }
+    command
+}
+
+fn run(mut command: Command) {
     let status = command
         .status()
         .expect("run cargo to build the guest components");

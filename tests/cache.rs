@@ -1,5 +1,6 @@
 //! The precompiled-component cache: written on the first start, loaded on the next, and a
-//! corrupt file is ignored and rebuilt, never loaded.
+//! corrupt file is ignored and rebuilt, never loaded. A directory others can write is
+//! refused, and a link planted in it is never followed.
 
 mod util;
 
@@ -128,4 +129,85 @@ fn a_cache_file_copied_over_another_components_is_rejected_and_rebuilt() {
     assert!(!server.stderr().contains("ignoring the cache file"));
     let _ = std::fs::remove_dir_all(&hello_dir);
     let _ = std::fs::remove_dir_all(&inspect_dir);
+}
+
+#[test]
+fn a_cache_directory_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = cache_dir("shared");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let path = dir.to_str().expect("utf-8 path");
+    let (code, _, stderr) = util::eddy(
+        &["serve", "--listen", "127.0.0.1:0", "--cache-dir", path],
+        std::time::Duration::from_secs(30),
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("eddy: the cache directory") && stderr.contains("writable by others"),
+        "{stderr}"
+    );
+    // A private directory below one that others can write (and that is not sticky, as /tmp
+    // is) is refused too: they could rename it away and put their own in its place.
+    let inner = dir.join("inner");
+    std::fs::create_dir(&inner).expect("inner");
+    std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let (code, _, stderr) = util::eddy(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--cache-dir",
+            inner.to_str().expect("utf-8 path"),
+        ],
+        std::time::Duration::from_secs(30),
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("above the cache directory"), "{stderr}");
+    // Made private, it is used.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    drop(serve(&dir));
+    assert_eq!(cached_files(&dir).len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_planted_temporary_file_link_is_not_followed() {
+    let dir = cache_dir("planted");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let victim = dir.with_extension("victim");
+    std::fs::write(&victim, b"not eddy's to overwrite").expect("victim");
+    // The temporary file's first name is `.PID.tmp`: plant a link under that name for every
+    // process id the server may get.
+    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+        .expect("ns_last_pid")
+        .trim()
+        .parse()
+        .expect("a pid");
+    let window = last + 1..=last + 5000;
+    for pid in window.clone() {
+        std::os::unix::fs::symlink(&victim, dir.join(format!(".{pid}.tmp"))).expect("plant");
+    }
+    let server = serve(&dir);
+    assert!(
+        window.contains(&server.pid()),
+        "the server's pid {} fell outside the planted window {window:?}",
+        server.pid()
+    );
+    drop(server);
+    assert_eq!(
+        std::fs::read(&victim).expect("victim"),
+        b"not eddy's to overwrite",
+        "the link was followed"
+    );
+    let files = cached_files(&dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(
+        !std::fs::symlink_metadata(&files[0])
+            .expect("entry")
+            .is_symlink(),
+        "the entry is a file of its own"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(&victim);
 }

@@ -186,6 +186,7 @@ fn eddy_compile_precompiles_plugins_of_both_kinds() {
     let server = Eddy::serve(&[
         "--listen",
         "127.0.0.1:0",
+        "--allow-precompiled",
         "--handler",
         &hello_route,
         "--handler",

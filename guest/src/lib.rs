@@ -86,7 +86,9 @@ pub fn wall_time() -> (u64, u32) {
 /// Exports a guest program: `main` runs once at start-up with the program's arguments and
 /// typically calls [`listen`] or [`spawn`].
 ///
-/// Invoke it once, at the top level of the component crate.
+/// Invoke it once, at the top level of the component crate. The exports exist on WebAssembly
+/// only: their names (`eddy:io/guest@0.1.0#start`) are no symbols a native linker takes, so a
+/// guest crate built natively (`cargo build --workspace`) is a library that exports nothing.
 #[macro_export]
 macro_rules! export {
     ($main:path) => {
@@ -106,6 +108,15 @@ macro_rules! export {
             }
         }
 
+        #[cfg(target_family = "wasm")]
         $crate::bindings::export_io_guest!(__EddyGuestExports with_types_in $crate::bindings);
+
+        // Natively, keeps the program in use without exporting it.
+        #[cfg(not(target_family = "wasm"))]
+        #[allow(dead_code)]
+        fn __eddy_guest_native() {
+            let _ = <__EddyGuestExports as $crate::bindings::exports::eddy::io::guest::Guest>::start;
+            let _ = <__EddyGuestExports as $crate::bindings::exports::eddy::io::guest::Guest>::handle_events;
+        }
     };
 }

@@ -6,6 +6,7 @@
 //! (`2026-11-27T01:35:48.449295Z  INFO access: GET / 200 144B 0.10ms 127.0.0.1`, or one
 //! JSON object per line), so collectors see no difference. This module performs no other I/O.
 
+use std::borrow::Cow;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -210,6 +211,19 @@ fn push_text(buffer: &mut Vec<u8>, text: &str) {
     }
 }
 
+/// `text` with its control characters (CR, ESC, BEL, ...) escaped as `\xNN`, so a line of
+/// untrusted text stays one line on a terminal and cannot rewrite what is already shown;
+/// borrowed when there is nothing to escape.
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    if !text.bytes().any(|byte| byte.is_ascii_control()) {
+        return Cow::Borrowed(text);
+    }
+    let mut buffer = Vec::with_capacity(text.len() + 16);
+    push_text(&mut buffer, text);
+    // Only ASCII control bytes were replaced, by ASCII: still UTF-8.
+    Cow::Owned(String::from_utf8_lossy(&buffer).into_owned())
+}
+
 /// A JSON string literal (RFC 8259 section 7).
 fn push_json(buffer: &mut Vec<u8>, text: &str) {
     buffer.push(b'"');
@@ -268,6 +282,16 @@ mod tests {
         let text = line(Format::Text, &record("/a\u{1b}[31m\nb", true));
         assert!(text.contains("/a\\x1b[31m\\x0ab "), "{text}");
         assert_eq!(text.matches('\n').count(), 1);
+    }
+
+    #[test]
+    fn escaping_controls_keeps_plain_text_borrowed() {
+        assert!(matches!(escape_controls("plain text"), Cow::Borrowed(_)));
+        assert_eq!(
+            escape_controls("a\rb\u{1b}[2Kc\u{7}"),
+            "a\\x0db\\x1b[2Kc\\x07"
+        );
+        assert_eq!(escape_controls("tab\there é"), "tab\\x09here é");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod event_loop;
 pub mod fd_limit;
 pub mod guests;
 pub mod policy;
+pub mod regular_file;
 pub mod reload;
 pub mod runtime;
 pub mod tls;

@@ -1,13 +1,16 @@
 //! SIGHUP: re-read what can change without a restart. Each thing that can be reloaded (the
 //! config file's handler table, certificates) registers a [`Hook`]; the watcher runs every
-//! hook on every SIGHUP, and a hook that fails logs one line and keeps what it had.
+//! hook on every SIGHUP, and a hook that fails (or panics) logs one line and keeps what it
+//! had, so a failed reload never stops the next one. Hooks read files only as regular files
+//! under a size cap (`crate::regular_file`), so none blocks on a FIFO or reads a device.
 //!
 //! SIGHUP is always caught once `serve` starts, so it never ends the process; with no hooks
 //! it logs that there is nothing to reload.
 
+use std::panic::AssertUnwindSafe;
 use std::thread;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, anyhow};
 
 /// One reloadable thing: its name (for log lines) and what re-reads it. It returns a short
 /// summary of what changed, or an error that leaves the old state in place.
@@ -49,7 +52,9 @@ impl Reloader {
         }
         let mut succeeded = 0;
         for hook in &mut self.hooks {
-            match (hook.reload)() {
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (hook.reload)()))
+                .unwrap_or_else(|_| Err(anyhow!("the reload panicked")));
+            match outcome {
                 Ok(summary) => {
                     succeeded += 1;
                     tracing::info!("SIGHUP: reloaded {}: {summary}", hook.name);
@@ -93,6 +98,7 @@ mod tests {
         let mut reloader = Reloader::default();
         assert_eq!(reloader.reload_all(), 0);
         reloader.add(Hook::new("broken", || anyhow::bail!("bad file")));
+        reloader.add(Hook::new("panicking", || panic!("a bug in a hook")));
         let mut count = 0;
         reloader.add(Hook::new("counted", move || {
             count += 1;

@@ -48,7 +48,8 @@ pub use json::Json;
 pub use multipart::UploadedFile;
 pub use request::{Request, RequestParts};
 pub use response::{
-    EncodeOptions, Response, StreamFraming, encode, encode_sized_stream_head, encode_stream_head,
+    EncodeOptions, FINAL_STATUS, Response, StreamFraming, encode, encode_parts,
+    encode_sized_stream_head, encode_stream_head, is_final_status,
 };
 pub use router::{Application, Context, RequestHandler};
 

@@ -2,8 +2,11 @@
 //!
 //! A handler returns a whole [`Response`]; [`encode`] turns it into bytes for one request:
 //! status line, `Date`, `Server: eddy`, `Content-Length`, the connection header when needed,
-//! optional gzip (Tornado's `GZipContentEncoding` rules), no body for HEAD/1xx/204/304. A
-//! header value with CR, LF or NUL can never reach the wire: the response becomes a 500.
+//! optional gzip (Tornado's `GZipContentEncoding` rules), no body for HEAD/204/304. A
+//! header value with CR, LF or NUL, or a status that is not a final one ([`FINAL_STATUS`]),
+//! can never reach the wire: the response becomes a 500.
+
+use std::ops::RangeInclusive;
 
 use super::gzip::{GZIP_LEVEL, MIN_LENGTH, accepts_gzip, compressible_type, gzip_compress};
 use super::head::Version;
@@ -16,13 +19,23 @@ use super::response_head::{
 /// The `Date` value that [`EncodeOptions::date`] expects.
 pub use super::response_head::http_date;
 
+/// The statuses a handler's response may carry (RFC 9110 §15: 1xx responses are interim, and
+/// a client that gets one as the answer waits for another; no class exists past 5xx). Any
+/// other status is answered as a 500, as hyper does.
+pub const FINAL_STATUS: RangeInclusive<u16> = 200..=599;
+
+/// Whether `status` may answer a request ([`FINAL_STATUS`]).
+pub fn is_final_status(status: u16) -> bool {
+    FINAL_STATUS.contains(&status)
+}
+
 /// Headers the server owns: a handler's values for them are replaced.
 const SERVER_OWNED: [&str; 4] = ["Content-Length", "Transfer-Encoding", "Connection", "Date"];
 
 /// One HTTP response.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Response {
-    /// The status code (100–999; anything else is answered as a 500).
+    /// The status code (200–599, [`FINAL_STATUS`]; anything else is answered as a 500).
     pub status: u16,
     /// Header fields.
     pub headers: HeaderMap,
@@ -98,42 +111,59 @@ pub struct EncodeOptions<'a> {
 }
 
 fn has_body(method: &str, status: u16) -> bool {
-    !(method == "HEAD" || (100..200).contains(&status) || status == 204 || status == 304)
+    !(method == "HEAD" || status == 204 || status == 304)
 }
 
 /// Encodes `response` for one request, as bytes ready to write.
-pub fn encode(mut response: Response, options: &EncodeOptions<'_>) -> Vec<u8> {
-    if !(100..=999).contains(&response.status) {
+pub fn encode(response: Response, options: &EncodeOptions<'_>) -> Vec<u8> {
+    let (mut out, body) = encode_head(response, options, true);
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Encodes `response` for one request as its head (status line, headers, framing) and its
+/// body apart: the body is moved, not copied behind the head, so a large one can be written
+/// in pieces while only it is held. The body is empty when the request gets none (HEAD).
+pub fn encode_parts(response: Response, options: &EncodeOptions<'_>) -> (Vec<u8>, Vec<u8>) {
+    encode_head(response, options, false)
+}
+
+/// The head of `response` and the body to send after it; with `room_for_body` the head's
+/// buffer has room for the body too.
+fn encode_head(
+    mut response: Response,
+    options: &EncodeOptions<'_>,
+    room_for_body: bool,
+) -> (Vec<u8>, Vec<u8>) {
+    if !is_final_status(response.status) {
         response = Response::error(500);
     }
     if options.gzip {
         gzip_body(&mut response, options.accept_encoding);
     }
     let status = response.status;
-    let with_body = has_body(options.method, status);
-    let body_len = if with_body { response.body.len() } else { 0 };
-    let mut out = Vec::with_capacity(HEAD_ROOM + response.headers.wire_len() + body_len);
+    let length = response.body.len();
+    let body = if has_body(options.method, status) {
+        std::mem::take(&mut response.body)
+    } else {
+        Vec::new()
+    };
+    let room = if room_for_body { body.len() } else { 0 };
+    let mut out = Vec::with_capacity(HEAD_ROOM + response.headers.wire_len() + room);
     let Ok(seen) = write_head_start(&mut out, options, status, &response.headers) else {
         // A handler put CR/LF/NUL in a header: never split the response, answer 500.
-        return encode(Response::error(500), options);
+        return encode_head(Response::error(500), options, room_for_body);
     };
-    if status != 204 && status != 304 && !(100..200).contains(&status) {
-        if !seen.content_type && !response.body.is_empty() {
+    if status != 204 && status != 304 {
+        if !seen.content_type && length > 0 {
             out.extend_from_slice(b"Content-Type: text/html; charset=UTF-8\r\n");
         }
         out.extend_from_slice(b"Content-Length: ");
-        push_decimal(
-            &mut out,
-            u64::try_from(response.body.len()).unwrap_or(u64::MAX),
-            1,
-        );
+        push_decimal(&mut out, u64::try_from(length).unwrap_or(u64::MAX), 1);
         out.extend_from_slice(b"\r\n");
     }
     write_head_end(&mut out, options, options.keep_alive);
-    if with_body {
-        out.extend_from_slice(&response.body);
-    }
-    out
+    (out, body)
 }
 
 /// Room for the status line and the server's own headers.
@@ -225,7 +255,7 @@ pub fn encode_sized_stream_head(
     options: &EncodeOptions<'_>,
     length: Option<u64>,
 ) -> Result<(Vec<u8>, StreamFraming, bool), InvalidHeader> {
-    if !(100..=999).contains(&response.status) {
+    if !is_final_status(response.status) {
         response = Response::error(500);
     }
     let status = response.status;
@@ -424,9 +454,34 @@ Server: eddy\r\nContent-Length: 2\r\n\r\nhi"
     }
 
     #[test]
-    fn invalid_status_becomes_a_500() {
-        let text =
-            String::from_utf8_lossy(&encode(Response::new(42), &options("GET", true))).into_owned();
-        assert!(text.starts_with("HTTP/1.1 500 "), "{text}");
+    fn a_status_that_is_not_final_becomes_a_500() {
+        for status in [0, 42, 100, 101, 199, 600, 999, 1000] {
+            let text =
+                String::from_utf8_lossy(&encode(Response::new(status), &options("GET", true)))
+                    .into_owned();
+            assert!(text.starts_with("HTTP/1.1 500 "), "{status}: {text}");
+            let (head, _, _) =
+                encode_stream_head(Response::new(status), &options("GET", true)).expect("valid");
+            assert!(head.starts_with(b"HTTP/1.1 500 "), "{status}");
+        }
+        for status in [200, 404, 599] {
+            let text =
+                String::from_utf8_lossy(&encode(Response::new(status), &options("GET", true)))
+                    .into_owned();
+            assert!(text.starts_with(&format!("HTTP/1.1 {status} ")), "{text}");
+        }
+    }
+
+    #[test]
+    fn parts_are_the_encoding_split_at_the_body() {
+        let big = vec![b'x'; 100_000];
+        for method in ["GET", "HEAD"] {
+            let whole = encode(Response::text(200, big.clone()), &options(method, true));
+            let (head, body) =
+                encode_parts(Response::text(200, big.clone()), &options(method, true));
+            assert_eq!([head, body].concat(), whole, "{method}");
+        }
+        let (head, body) = encode_parts(Response::new(204).body("x"), &options("GET", true));
+        assert!(body.is_empty() && head.ends_with(b"\r\n\r\n"));
     }
 }

@@ -12,6 +12,7 @@
 //! | `max-header-size` | bytes | 64 KiB | `--max-header-size` |
 //! | `max-body-size` | bytes | 10 MiB | `--max-body-size` |
 //! | `body-budget` | bytes | 64 MiB | `--body-budget` |
+//! | `response-budget` | bytes | 32 MiB | `--response-budget` |
 //! | `decompress-request` | `true`/`false` | false | `--decompress-request` |
 //! | `no-keep-alive` | `true`/`false` | false | `--no-keep-alive` |
 //! | `idle-timeout` | milliseconds | 60 s | `--idle-timeout` |
@@ -91,6 +92,9 @@ pub const DEFAULT_MAX_BODY_SIZE: ByteSize = ByteSize::mib(10);
 /// Default of `body-budget` when the host passes none (a quarter of the default 256 MiB guest
 /// memory); a body that does not fit gets 503.
 pub const DEFAULT_BODY_BUDGET: ByteSize = ByteSize::mib(64);
+/// Default of `response-budget` when the host passes none (an eighth of the default 256 MiB
+/// guest memory): past it new responses wait and clients that take nothing are cut.
+pub const DEFAULT_RESPONSE_BUDGET: ByteSize = ByteSize::mib(32);
 /// Default of `idle-timeout`.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default of `header-timeout`.
@@ -164,6 +168,9 @@ pub struct HttpOptions {
     /// Bytes of request bodies the worker may buffer at once, all connections together; a
     /// body that does not fit gets 503 (`body-budget`).
     pub body_budget: ByteSize,
+    /// Bytes of responses the worker may hold at once for clients that have not taken them
+    /// yet, all connections together; past it new responses wait (`response-budget`).
+    pub response_budget: ByteSize,
     /// Decompress gzip request bodies (`decompress-request`).
     pub decompress_request: bool,
     /// Close after every response (`no-keep-alive`).
@@ -198,6 +205,7 @@ impl Default for HttpOptions {
             max_header_size: DEFAULT_MAX_HEADER_SIZE,
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             body_budget: DEFAULT_BODY_BUDGET,
+            response_budget: DEFAULT_RESPONSE_BUDGET,
             decompress_request: false,
             no_keep_alive: false,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
@@ -221,6 +229,7 @@ impl HttpOptions {
             Setting::MaxHeaderSize(self.max_header_size),
             Setting::MaxBodySize(self.max_body_size),
             Setting::BodyBudget(self.body_budget),
+            Setting::ResponseBudget(self.response_budget),
             Setting::DecompressRequest(self.decompress_request),
             Setting::NoKeepAlive(self.no_keep_alive),
             Setting::IdleTimeout(self.idle_timeout),
@@ -280,6 +289,7 @@ impl Options {
             Setting::MaxHeaderSize(size) => http.max_header_size = size,
             Setting::MaxBodySize(size) => http.max_body_size = size,
             Setting::BodyBudget(size) => http.body_budget = size,
+            Setting::ResponseBudget(size) => http.response_budget = size,
             Setting::DecompressRequest(on) => http.decompress_request = on,
             Setting::NoKeepAlive(on) => http.no_keep_alive = on,
             Setting::IdleTimeout(time) => http.idle_timeout = time,
@@ -368,6 +378,7 @@ mod tests {
             },
             http: HttpOptions {
                 idle_timeout: Duration::from_millis(1),
+                response_budget: ByteSize(12_345),
                 trusted_downstream: vec!["::1".into(), "10.0.0.1".into()],
                 protocol: Some("https".into()),
                 access_log: false,

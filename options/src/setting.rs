@@ -16,6 +16,8 @@ pub mod key {
     pub const MAX_BODY_SIZE: &str = "max-body-size";
     /// [`super::Setting::BodyBudget`].
     pub const BODY_BUDGET: &str = "body-budget";
+    /// [`super::Setting::ResponseBudget`].
+    pub const RESPONSE_BUDGET: &str = "response-budget";
     /// [`super::Setting::DecompressRequest`].
     pub const DECOMPRESS_REQUEST: &str = "decompress-request";
     /// [`super::Setting::NoKeepAlive`].
@@ -57,6 +59,8 @@ pub enum Setting {
     MaxBodySize(ByteSize),
     /// `body-budget`: request-body bytes one worker buffers at once.
     BodyBudget(ByteSize),
+    /// `response-budget`: response bytes one worker holds at once for its clients.
+    ResponseBudget(ByteSize),
     /// `decompress-request`: decompress gzip request bodies.
     DecompressRequest(bool),
     /// `no-keep-alive`: close after every response.
@@ -101,6 +105,7 @@ impl Setting {
             key::MAX_HEADER_SIZE => Self::MaxHeaderSize(bytes()?),
             key::MAX_BODY_SIZE => Self::MaxBodySize(bytes()?),
             key::BODY_BUDGET => Self::BodyBudget(bytes()?),
+            key::RESPONSE_BUDGET => Self::ResponseBudget(bytes()?),
             key::DECOMPRESS_REQUEST => Self::DecompressRequest(flag()?),
             key::NO_KEEP_ALIVE => Self::NoKeepAlive(flag()?),
             key::IDLE_TIMEOUT => Self::IdleTimeout(millis()?),
@@ -126,6 +131,7 @@ impl Setting {
             Self::MaxHeaderSize(_) => key::MAX_HEADER_SIZE,
             Self::MaxBodySize(_) => key::MAX_BODY_SIZE,
             Self::BodyBudget(_) => key::BODY_BUDGET,
+            Self::ResponseBudget(_) => key::RESPONSE_BUDGET,
             Self::DecompressRequest(_) => key::DECOMPRESS_REQUEST,
             Self::NoKeepAlive(_) => key::NO_KEEP_ALIVE,
             Self::IdleTimeout(_) => key::IDLE_TIMEOUT,
@@ -149,7 +155,8 @@ impl Setting {
             | Self::MaxWriteBufferSize(size)
             | Self::MaxHeaderSize(size)
             | Self::MaxBodySize(size)
-            | Self::BodyBudget(size) => size.to_string(),
+            | Self::BodyBudget(size)
+            | Self::ResponseBudget(size) => size.to_string(),
             Self::DecompressRequest(on)
             | Self::NoKeepAlive(on)
             | Self::Xheaders(on)

@@ -25,6 +25,10 @@ pub use eddy_http::{
 ///
 /// `$make` runs once per instance, on the first request. Invoke the macro once, at the top
 /// level of the component crate.
+///
+/// The exports exist on WebAssembly only: their names (`eddy:http/handler@0.1.0#handle`) are
+/// no symbols a native linker takes, so a plugin crate built natively (`cargo build
+/// --workspace` in a workspace that holds it) is a library that exports nothing.
 #[macro_export]
 macro_rules! export_handler {
     ($make:expr) => {
@@ -42,6 +46,14 @@ macro_rules! export_handler {
             }
         }
 
+        #[cfg(target_family = "wasm")]
         $crate::bindings::export_plugin!(__EddyPluginExports with_types_in $crate::bindings);
+
+        // Natively, keeps the handler in use without exporting it.
+        #[cfg(not(target_family = "wasm"))]
+        #[allow(dead_code)]
+        fn __eddy_plugin_native() {
+            let _ = <__EddyPluginExports as $crate::bindings::exports::eddy::http::handler::Guest>::handle;
+        }
     };
 }

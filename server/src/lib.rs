@@ -65,11 +65,14 @@ impl Plugins {
     }
 
     /// Writes what the host says about a waiting call to the client: a whole answer, or a
-    /// head, the body's pieces (one at a time, each written before the next is asked for)
-    /// and its end.
+    /// head, the body's pieces (one at a time: the next is asked for once the last was
+    /// written and the response budget has room for another) and its end.
     async fn relay(call: &Call, response: &ResponseWriter<'_>, method: &str, path: &str) {
+        let mut reserved = None;
         loop {
-            match call.next().await {
+            let event = call.next().await;
+            drop(reserved.take());
+            match event {
                 Event::Answer(answer) => {
                     let _ = response
                         .send(Self::refusal(method, path, Some(answer)))
@@ -86,12 +89,14 @@ impl Plugins {
                     if response.write_sized_head(head, length).await.is_err() {
                         return;
                     }
+                    reserved = Some(response.reserve(PIECE).await);
                     bindings::more_body(call.id());
                 }
                 Event::Body(piece) => {
                     if response.write(&piece).await.is_err() {
                         return;
                     }
+                    reserved = Some(response.reserve(PIECE).await);
                     bindings::more_body(call.id());
                 }
                 Event::End(None) => {
@@ -131,6 +136,9 @@ impl Plugins {
         }
     }
 }
+
+/// The largest body piece the host delivers at once (`plugin-results.call-event.body`).
+const PIECE: usize = 1024 * 1024;
 
 /// Whether a request head announces a body.
 fn has_body(head: &RequestHead) -> bool {

@@ -16,6 +16,7 @@ use eddy_http::{
 
 use super::handler::StreamingHandler;
 use super::reader::{BodySource, CONTINUE, Reader};
+use super::response_budget::{Holder, ResponseBudget};
 use super::writer::{Meter, Progress, ResponseWriter, finish};
 use crate::host::{AccessEntry, Instant};
 use crate::iostream::IOStream;
@@ -40,24 +41,30 @@ pub(super) struct Connection {
     options: Rc<HttpOptions>,
     /// The parser's limits, with the worker's shared body budget.
     limits: Limits,
+    /// This connection's share of the worker's response budget.
+    holder: Rc<Holder>,
 }
 
 impl Connection {
-    /// Wraps a stream accepted from `address` (`ip:port`).
+    /// Wraps a stream accepted from `address` (`ip:port`); its responses are charged to
+    /// `responses`.
     pub(super) fn new(
         stream: IOStream,
         address: &str,
         options: Rc<HttpOptions>,
         limits: Limits,
+        responses: &Rc<ResponseBudget>,
     ) -> Self {
         // Asked once per connection; every request on it reuses the answer.
         let tls = stream.tls_info().map(|tls| tls.server_name);
+        let holder = responses.join(&stream);
         Self {
             stream,
             peer_ip: peer_ip(address),
             tls,
             options,
             limits,
+            holder,
         }
     }
 
@@ -166,6 +173,9 @@ impl Connection {
     }
 
     /// Answers one request; false when the connection ends with it.
+    ///
+    /// While the worker's response budget is spent, the handler is not called: it waits for
+    /// room, so no new response is produced into a full budget.
     async fn answer<S: StreamingHandler>(
         &self,
         handler: &S,
@@ -173,6 +183,10 @@ impl Connection {
         started: Instant,
         body: Option<BodySource<'_>>,
     ) -> bool {
+        self.holder.wait_for_room().await;
+        if self.stream.closed() {
+            return false;
+        }
         let (request, keep_alive) = self.request(message, started);
         let written_before = self.stream.bytes_written();
         let progress = Cell::new(Progress::NotStarted);
@@ -185,6 +199,7 @@ impl Connection {
             .then(|| (request.path.clone(), request.remote_ip.clone()));
         let writer = |accept_encoding: Option<Vec<u8>>| ResponseWriter {
             stream: &self.stream,
+            holder: &self.holder,
             body,
             progress: &progress,
             meter: &meter,

@@ -9,6 +9,7 @@
 mod connection;
 mod handler;
 mod reader;
+mod response_budget;
 mod server;
 #[cfg(test)]
 mod tests;
@@ -16,5 +17,6 @@ mod writer;
 
 pub use handler::{StreamingHandler, Whole};
 pub use reader::READ_SIZE;
+pub use response_budget::{PATIENCE, STALL_GRACE};
 pub use server::{HttpServer, serve_http, serve_http_streaming};
-pub use writer::{ResponseWriter, WRITE_PIECE};
+pub use writer::{Reservation, ResponseWriter, WRITE_PIECE};

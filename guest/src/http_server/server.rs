@@ -8,6 +8,7 @@ use eddy_options::HttpOptions;
 
 use super::connection::Connection;
 use super::handler::{StreamingHandler, Whole};
+use super::response_budget::ResponseBudget;
 use crate::iostream::IOStream;
 use crate::tcp_server::{TcpServer, listen};
 
@@ -16,12 +17,15 @@ pub struct HttpServer<S> {
     options: Rc<HttpOptions>,
     /// The parser's limits, with the body budget all connections share.
     limits: Limits,
+    /// The response budget all connections share.
+    responses: Rc<ResponseBudget>,
     handler: Rc<S>,
 }
 
 impl<S: StreamingHandler> HttpServer<S> {
     /// A server with `options` answering with `handler`; its connections share one body
-    /// budget of `options.body_budget` bytes.
+    /// budget of `options.body_budget` bytes and one response budget of
+    /// `options.response_budget` bytes.
     pub fn new(options: HttpOptions, handler: S) -> Self {
         let limits = Limits {
             max_header_size: options.max_header_size.to_usize(),
@@ -30,6 +34,7 @@ impl<S: StreamingHandler> HttpServer<S> {
             body_budget: BodyBudget::new(options.body_budget.to_usize()),
         };
         Self {
+            responses: ResponseBudget::new(options.response_budget.to_usize()),
             options: Rc::new(options),
             limits,
             handler: Rc::new(handler),
@@ -60,8 +65,13 @@ pub fn serve_http_streaming<S: StreamingHandler>(handler: S) -> Result<(), Strin
 
 impl<S: StreamingHandler> TcpServer for HttpServer<S> {
     async fn handle_stream(&self, stream: IOStream, address: String) {
-        let connection =
-            Connection::new(stream, &address, self.options.clone(), self.limits.clone());
+        let connection = Connection::new(
+            stream,
+            &address,
+            self.options.clone(),
+            self.limits.clone(),
+            &self.responses,
+        );
         connection.run(&*self.handler).await;
     }
 }

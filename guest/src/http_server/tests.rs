@@ -6,11 +6,11 @@ use std::time::Duration;
 use eddy_http::{Request, Response};
 
 use super::reader::CONTINUE;
-use super::{HttpServer, Whole};
+use super::{HttpServer, STALL_GRACE, Whole};
 use crate::host::{ConnId, Event};
 use crate::listen;
 use crate::testing::{FakeHost, deliver, received};
-use eddy_options::HttpOptions;
+use eddy_options::{ByteSize, HttpOptions};
 
 const IDLE: Duration = Duration::from_secs(1);
 const HEADER: Duration = Duration::from_secs(2);
@@ -207,4 +207,74 @@ fn pipelined_requests_are_answered_in_order_at_every_split() {
         );
         assert!(!host.was_closed(conn), "split {split}: kept alive");
     }
+}
+
+/// Installs a fake host and answers every request with 1,500 bytes, under a response budget
+/// of 1,000 bytes.
+fn serve_large() -> FakeHost {
+    let host = FakeHost::install();
+    let options = HttpOptions {
+        write_timeout: WRITE,
+        response_budget: ByteSize(1000),
+        ..HttpOptions::default()
+    };
+    listen(HttpServer::new(
+        options,
+        Whole(|_: &Request| Response::text(200, vec![b'x'; 1500])),
+    ));
+    host
+}
+
+/// Whether anything was offered to the host on `conn`.
+fn offered(host: &FakeHost, conn: ConnId) -> bool {
+    host.0.borrow().sent.iter().any(|(c, _)| *c == conn)
+}
+
+/// Delivers `events` at `at` from the start.
+fn deliver_at(at: Duration, events: impl IntoIterator<Item = Event>) {
+    let now = u64::try_from(at.as_nanos()).expect("a short duration");
+    crate::runtime::handle_events(now, events);
+}
+
+#[test]
+fn past_the_response_budget_answers_wait_and_a_stalled_client_is_cut() {
+    let host = serve_large();
+    host.0.borrow_mut().send_budget = Some(0);
+    accept(1);
+    deliver([received(1, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")]);
+    assert!(offered(&host, 1), "the first answer fits an empty budget");
+    accept(2);
+    deliver([received(2, b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n")]);
+    assert!(!offered(&host, 2), "the second waits for room");
+    fire(&host, STALL_GRACE / 2);
+    assert!(!host.was_closed(1), "not stalled long enough yet");
+    assert!(!offered(&host, 2));
+    fire(&host, STALL_GRACE + Duration::from_millis(300));
+    assert!(host.was_closed(1), "the client that took nothing is cut");
+    assert!(offered(&host, 2), "and the waiting answer goes out");
+    host.0.borrow_mut().send_budget = None;
+    deliver_at(STALL_GRACE * 2, [Event::Writable(2)]);
+    assert!(sent_text(&host, 2).ends_with(&"x".repeat(1500)));
+}
+
+#[test]
+fn a_client_that_takes_bytes_is_spared_until_it_stalls() {
+    let host = serve_large();
+    host.0.borrow_mut().send_budget = Some(0);
+    accept(1);
+    deliver([received(1, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")]);
+    accept(2);
+    deliver([received(2, b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n")]);
+    fire(&host, Duration::from_millis(300));
+    host.0.borrow_mut().send_budget = Some(100);
+    deliver_at(Duration::from_millis(900), [Event::Writable(1)]);
+    fire(&host, STALL_GRACE + Duration::from_millis(300));
+    assert!(!host.was_closed(1), "it took bytes within the grace");
+    assert!(!offered(&host, 2));
+    fire(&host, STALL_GRACE * 2 + Duration::from_millis(600));
+    assert!(host.was_closed(1), "then it stalled for the grace");
+    assert!(offered(&host, 2));
+    host.0.borrow_mut().send_budget = None;
+    deliver_at(STALL_GRACE * 3, [Event::Writable(2)]);
+    assert!(sent_text(&host, 2).ends_with(&"x".repeat(1500)));
 }

@@ -1,22 +1,26 @@
 //! Writing one response, whole or in pieces: [`ResponseWriter`] encodes the head, frames the
-//! body (chunked on HTTP/1.1, until close on HTTP/1.0) and cuts a client that takes no bytes
-//! for the write timeout. It also hands a streaming handler the request body.
+//! body (chunked on HTTP/1.1, until close on HTTP/1.0), charges what it queues to the
+//! worker's response budget and cuts a client that takes no bytes for the write timeout. It
+//! also hands a streaming handler the request body.
 
 use std::cell::Cell;
 use std::time::Duration;
 
 use eddy_http::chunked::{LAST_CHUNK, write_chunk};
 use eddy_http::{
-    EncodeOptions, Response, StreamFraming, Version, encode, encode_sized_stream_head,
+    EncodeOptions, FINAL_STATUS, Response, StreamFraming, Version, encode, encode_parts,
+    encode_sized_stream_head, is_final_status,
 };
 
 use super::reader::BodySource;
+use super::response_budget::{Charge, Holder};
 use crate::iostream::{IOStream, StreamError};
 use crate::timer::timeout;
 use crate::wall_clock::with_http_date;
 use crate::{Level, log};
 
-/// Responses are handed to the stream in pieces of this size, each awaited.
+/// Responses are handed to the stream in pieces of this size, each awaited, and each given
+/// back to the response budget once the host took it.
 pub const WRITE_PIECE: usize = 1024 * 1024;
 
 /// How often a blocked write checks whether the client took any bytes: the write timeout
@@ -37,7 +41,7 @@ pub(super) enum Progress {
 /// What one response put on the wire, for the access log.
 #[derive(Default)]
 pub(super) struct Meter {
-    /// The status sent (500 for one out of range).
+    /// The status sent (500 for one that is not final).
     pub(super) status: Cell<u16>,
     /// A write failed: the connection cannot carry another response.
     pub(super) failed: Cell<bool>,
@@ -48,6 +52,8 @@ pub(super) struct Meter {
 /// The connection makes one per request; see [`super::StreamingHandler`].
 pub struct ResponseWriter<'a> {
     pub(super) stream: &'a IOStream,
+    /// The connection's share of the worker's response budget.
+    pub(super) holder: &'a Holder,
     /// The request body still to read, when the handler streams it.
     pub(super) body: Option<BodySource<'a>>,
     pub(super) progress: &'a Cell<Progress>,
@@ -65,23 +71,34 @@ pub struct ResponseWriter<'a> {
 impl ResponseWriter<'_> {
     /// Hands bytes to the stream within the write timeout; a client that stops reading for
     /// that long is cut off.
-    ///
-    /// Large writes go in pieces of [`WRITE_PIECE`], each awaited, so a response of any size
-    /// flows at the client's pace instead of filling the write buffer.
     async fn put(&self, bytes: impl Into<Vec<u8>>) -> Result<(), StreamError> {
         let bytes = bytes.into();
-        let result = if bytes.len() <= WRITE_PIECE {
-            self.put_piece(bytes).await
-        } else {
-            let mut result = Ok(());
-            for piece in bytes.chunks(WRITE_PIECE) {
-                result = self.put_piece(piece.to_vec()).await;
-                if result.is_err() {
-                    break;
-                }
+        let length = bytes.len();
+        if length <= WRITE_PIECE {
+            return self.put_pieces(std::iter::once(bytes), length).await;
+        }
+        self.put_pieces(into_pieces(bytes, WRITE_PIECE), length)
+            .await
+    }
+
+    /// Writes `pieces` (`length` bytes in all), each awaited, so a response of any size flows
+    /// at the client's pace instead of filling the write buffer. They are charged to the
+    /// response budget first and given back one by one as the host takes them.
+    async fn put_pieces(
+        &self,
+        pieces: impl IntoIterator<Item = Vec<u8>>,
+        length: usize,
+    ) -> Result<(), StreamError> {
+        let mut charge = self.holder.charge(length);
+        let mut result = Ok(());
+        for piece in pieces {
+            let taken = piece.len();
+            result = self.put_piece(piece).await;
+            if result.is_err() {
+                break;
             }
-            result
-        };
+            charge.release(taken);
+        }
         if result.is_err() {
             self.meter.failed.set(true);
         }
@@ -157,26 +174,53 @@ impl ResponseWriter<'_> {
 
     /// Sends a whole response (status, headers and body) and finishes.
     ///
+    /// A status that is not final ([`FINAL_STATUS`]) is answered as a 500, with a log line.
+    ///
     /// # Errors
     /// The response was already started, or the stream closed.
     pub async fn send(&self, response: Response) -> Result<(), StreamError> {
         if self.progress.get() != Progress::NotStarted {
             return Err(StreamError::Closed(None));
         }
-        self.meter
-            .status
-            .set(if (100..=999).contains(&response.status) {
-                response.status
-            } else {
-                500
-            });
-        let bytes = with_http_date(|date| encode(response, &self.encode_options(date)));
+        let response = self.final_status(response);
+        self.meter.status.set(response.status);
         self.progress.set(Progress::Done(self.keep()));
-        self.put(bytes).await
+        if response.body.len() <= WRITE_PIECE {
+            let bytes = with_http_date(|date| encode(response, &self.encode_options(date)));
+            return self.put(bytes).await;
+        }
+        // A large body is written after its head without being copied behind it.
+        let (head, body) =
+            with_http_date(|date| encode_parts(response, &self.encode_options(date)));
+        let length = head.len() + body.len();
+        let pieces = std::iter::once(head).chain(into_pieces(body, WRITE_PIECE));
+        self.put_pieces(pieces, length).await
+    }
+
+    /// `response`, or a 500 in its place when its status is not a final one (a 1xx would
+    /// leave the client waiting for the real answer, and on a pipelined connection it would
+    /// take the next response for this one's).
+    fn final_status(&self, response: Response) -> Response {
+        if is_final_status(response.status) {
+            return response;
+        }
+        log(
+            Level::Warn,
+            &format!(
+                "a handler answered {} with status {}, outside {}–{}: sending 500 instead",
+                self.method,
+                response.status,
+                FINAL_STATUS.start(),
+                FINAL_STATUS.end()
+            ),
+        );
+        Response::error(500)
     }
 
     /// Sends the status and headers of `head` (its body is ignored); the body follows in
     /// [`ResponseWriter::write`] calls, chunked on HTTP/1.1, until the close on HTTP/1.0.
+    ///
+    /// A status that is not final ([`FINAL_STATUS`]) is answered as a 500, with a log line.
     ///
     /// # Errors
     /// The response was already started, or the stream closed.
@@ -198,6 +242,9 @@ impl ResponseWriter<'_> {
         if self.progress.get() != Progress::NotStarted {
             return Err(StreamError::Closed(None));
         }
+        if !is_final_status(head.status) {
+            return Box::pin(self.send(head)).await;
+        }
         let status = head.status;
         match with_http_date(|date| {
             encode_sized_stream_head(head, &self.encode_options(date), length)
@@ -217,12 +264,15 @@ impl ResponseWriter<'_> {
 
     /// Writes a piece of the body (after `write_head`; starts a 200 response if not).
     ///
+    /// While the worker's response budget is spent, it first waits for room.
+    ///
     /// # Errors
     /// The response is finished, or the stream closed.
     pub async fn write(&self, chunk: &[u8]) -> Result<(), StreamError> {
         if self.progress.get() == Progress::NotStarted {
             self.write_head(Response::new(200)).await?;
         }
+        self.holder.wait_for_room().await;
         match self.progress.get() {
             Progress::Body(StreamFraming::Chunked, _) if !chunk.is_empty() => {
                 let mut framed = Vec::with_capacity(chunk.len() + 16);
@@ -250,6 +300,15 @@ impl ResponseWriter<'_> {
         }
     }
 
+    /// Waits for room in the worker's response budget, then holds `bytes` of it until the
+    /// returned reservation is dropped: for a piece about to be produced elsewhere (a
+    /// plugin's next body piece), so that many responses cannot all produce past the budget
+    /// at once. Drop it when the piece is in hand, just before writing it.
+    pub async fn reserve(&self, bytes: usize) -> Reservation<'_> {
+        self.holder.wait_for_room().await;
+        Reservation(self.holder.charge(bytes))
+    }
+
     /// Cuts the response where it is: the connection closes at once, without the last chunk,
     /// so the client sees an incomplete response (a body that broke off midway).
     pub fn abort(&self) {
@@ -270,6 +329,25 @@ impl ResponseWriter<'_> {
         finish(self.stream, self.progress).await
     }
 }
+
+/// Splits `body` into pieces of at most `size` bytes, in order. Each piece but the first is
+/// copied off the end of the body, which is shrunk behind it, so at most one piece more than
+/// the body is ever held, and every piece the host took is memory given back.
+fn into_pieces(mut body: Vec<u8>, size: usize) -> impl Iterator<Item = Vec<u8>> {
+    let size = size.max(1);
+    let mut pieces = Vec::with_capacity(body.len().div_ceil(size));
+    while body.len() > size {
+        let last = (body.len() - 1) / size * size;
+        pieces.push(body.split_off(last));
+        body.shrink_to_fit();
+    }
+    pieces.push(body);
+    pieces.into_iter().rev()
+}
+
+/// Room held in the response budget for a piece not produced yet
+/// ([`ResponseWriter::reserve`]); given back when dropped.
+pub struct Reservation<'a>(Charge<'a>);
 
 /// Completes whatever the writer left open.
 pub(super) async fn finish(
@@ -296,5 +374,21 @@ pub(super) async fn finish(
             Err(StreamError::Closed(None))
         }
         Progress::NotStarted | Progress::Done(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_keep_the_order_and_the_bytes() {
+        let body: Vec<u8> = (0..2_500u32).map(|i| (i % 251) as u8).collect();
+        for size in [1, 7, 1000, 2_499, 2_500, 4_096] {
+            let pieces: Vec<Vec<u8>> = into_pieces(body.clone(), size).collect();
+            assert!(pieces.iter().all(|piece| piece.len() <= size), "{size}");
+            assert_eq!(pieces.concat(), body, "{size}");
+        }
+        assert_eq!(into_pieces(Vec::new(), 10).count(), 1);
     }
 }

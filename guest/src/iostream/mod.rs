@@ -15,4 +15,5 @@ pub use error::{CloseReason, StreamError};
 pub use futures::{Connect, Read, ReadInto, Write};
 pub use inner::WRITE_CHUNK;
 pub use read_buffer::{ReadTarget, UnsatisfiableRead};
+pub(crate) use stream::StreamWatch;
 pub use stream::{DEFAULT_MAX_BUFFER_SIZE, DEFAULT_MAX_WRITE_BUFFER_SIZE, IOStream};

@@ -5,7 +5,7 @@
 //! the host whether the stream wants to read (flow control: no pending read, no reading).
 
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use regex::bytes::Regex;
 
@@ -225,6 +225,31 @@ impl IOStream {
     /// How many received bytes are buffered and unread.
     pub fn buffered(&self) -> usize {
         self.inner.borrow().buffered()
+    }
+}
+
+/// A handle on a stream that does not keep it open: what the HTTP server's response budget
+/// needs to watch a connection's progress and to cut it.
+pub(crate) struct StreamWatch(Weak<RefCell<StreamInner>>);
+
+impl IOStream {
+    /// A handle that watches this stream without keeping it open.
+    pub(crate) fn watch(&self) -> StreamWatch {
+        StreamWatch(Rc::downgrade(&self.inner))
+    }
+}
+
+impl StreamWatch {
+    /// Total bytes of the stream handed to the host so far; `None` once the stream is gone.
+    pub(crate) fn bytes_written(&self) -> Option<u64> {
+        self.0.upgrade().map(|inner| inner.borrow().bytes_written())
+    }
+
+    /// Closes the stream, if it still exists: its pending reads and writes fail.
+    pub(crate) fn close(&self) {
+        if let Some(inner) = self.0.upgrade() {
+            inner.borrow_mut().close(None);
+        }
     }
 }
 

@@ -79,6 +79,11 @@ pub(super) struct GuestOptions {
     /// Compile components at every start instead of caching the machine code.
     #[arg(long, env = "EDDY_NO_CACHE")]
     pub(super) no_cache: bool,
+    /// Load precompiled components (`eddy compile` output) given as the guest or a handler:
+    /// machine code that runs outside the sandbox, trusted like eddy itself. Each load is
+    /// logged; without this flag such files are refused, whatever their name.
+    #[arg(long, env = "EDDY_ALLOW_PRECOMPILED")]
+    pub(super) allow_precompiled: bool,
     /// Also trust the CA certificates in FILE (PEM; repeatable) when guests connect with TLS,
     /// besides the system's trust store.
     #[arg(long, value_name = "FILE", env = "EDDY_CA_FILE", value_delimiter = ',')]
@@ -160,6 +165,11 @@ pub(super) struct HttpFlags {
     /// --max-memory; at most half of it].
     #[arg(long, value_name = "BYTES", env = "EDDY_BODY_BUDGET", value_parser = parse_bytes)]
     pub(super) body_budget: Option<u64>,
+    /// Response bytes one worker may hold at once for clients that have not taken them yet,
+    /// all connections together; past it new responses wait, and clients that take nothing
+    /// are cut, largest first [default: an eighth of --max-memory; at most a quarter of it].
+    #[arg(long, value_name = "BYTES", env = "EDDY_RESPONSE_BUDGET", value_parser = parse_bytes)]
+    pub(super) response_budget: Option<u64>,
     /// Close every connection after one response.
     #[arg(long, env = "EDDY_NO_KEEP_ALIVE")]
     pub(super) no_keep_alive: bool,

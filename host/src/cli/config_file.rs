@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use crate::regular_file;
+
 /// A mistake in the config file: the line it is on, the key, and what is wrong.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct FileError {
@@ -96,7 +98,7 @@ pub(super) struct ConfigFile {
 /// # Errors
 /// The file cannot be read (one line), or a [`FileError`] already rendered with the path.
 pub(super) fn load(path: &Path) -> Result<ConfigFile, String> {
-    let text = std::fs::read_to_string(path)
+    let text = regular_file::read_to_string(path, regular_file::MAX_CONFIG_FILE)
         .map_err(|error| format!("cannot read config file {}: {error}", path.display()))?;
     let base = path.parent().unwrap_or(Path::new(""));
     let mut file = parse(&text, base).map_err(|error| error.at(path))?;

@@ -77,8 +77,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Run(args) => run_program(args),
         Command::Compile { component, output } => {
             let engine = runtime::engine()?;
-            let bytes = std::fs::read(&component)
-                .with_context(|| format!("cannot read component {}", component.display()))?;
+            let bytes =
+                crate::regular_file::read(&component, crate::regular_file::MAX_COMPONENT_FILE)
+                    .with_context(|| format!("cannot read component {}", component.display()))?;
             // A server guest or a plugin of either kind, checked before it is written.
             let compiled = runtime::precompile(&engine, &bytes, &component.display().to_string())?;
             std::fs::write(&output, compiled)
@@ -89,7 +90,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
 }
 
 fn run_program(args: RunArgs) -> anyhow::Result<u8> {
-    args.guest.configure_cache();
+    args.guest.configure_loading()?;
     let engine = runtime::engine()?;
     let program = Program::load(&engine, &args.component)?;
     let config = WorkerConfig {

@@ -19,6 +19,8 @@ pub(super) struct ServeOptions<'a> {
     pub http: &'a HttpFlags,
     /// Request-body bytes one worker may buffer (see [`body_budget`]).
     pub body_budget: u64,
+    /// Response bytes one worker may hold (see [`response_budget`]).
+    pub response_budget: u64,
     /// The `--handler` patterns, in order: route `i` goes to plugin `i`.
     pub routes: &'a [String],
     /// The first listen address, the host of HTTP/1.0 requests without `Host`; not known
@@ -47,6 +49,7 @@ pub(super) fn start_options(
         max_header_size: ByteSize(flags.max_header_size),
         max_body_size: ByteSize(flags.max_body_size),
         body_budget: ByteSize(serve.body_budget),
+        response_budget: ByteSize(serve.response_budget),
         decompress_request: flags.decompress_request,
         no_keep_alive: flags.no_keep_alive,
         idle_timeout: flags.idle_timeout,
@@ -95,6 +98,24 @@ pub(super) fn body_budget(http: &HttpFlags, max_memory: u64) -> anyhow::Result<u
     Ok(budget)
 }
 
+/// The response budget of a worker: `--response-budget`, or an eighth of `--max-memory`.
+///
+/// # Errors
+/// The budget is zero (no response could ever be sent) or more than a quarter of
+/// `--max-memory` (with the body budget and a response in flight, it would not fit).
+pub(super) fn response_budget(http: &HttpFlags, max_memory: u64) -> anyhow::Result<u64> {
+    let budget = http.response_budget.unwrap_or(max_memory / 8);
+    if budget == 0 {
+        anyhow::bail!("--response-budget must be at least one byte");
+    }
+    if budget > max_memory / 4 {
+        anyhow::bail!(
+            "--response-budget {budget} is more than a quarter of --max-memory {max_memory}: raise --max-memory or lower the budget"
+        );
+    }
+    Ok(budget)
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser as _;
@@ -138,6 +159,7 @@ mod tests {
         let serve = ServeOptions {
             http: &args.http,
             body_budget: 1024,
+            response_budget: 2048,
             routes: &routes,
             default_host: Some("127.0.0.1:8888".parse().expect("addr")),
         };
@@ -146,6 +168,7 @@ mod tests {
         assert_eq!(values(&options, "max-header-size"), ["65536"]);
         assert_eq!(values(&options, "trusted-downstream"), ["10.0.0.1"]);
         assert_eq!(values(&options, "body-budget"), ["1024"]);
+        assert_eq!(values(&options, "response-budget"), ["2048"]);
         assert_eq!(values(&options, "route"), ["/a", "/b"]);
         assert_eq!(values(&options, "default-host"), ["127.0.0.1:8888"]);
         assert_eq!(values(&options, "protocol"), Vec::<&str>::new());
@@ -159,6 +182,7 @@ mod tests {
         let serve = ServeOptions {
             http: &args.http,
             body_budget: eddy_options::DEFAULT_BODY_BUDGET.0,
+            response_budget: eddy_options::DEFAULT_RESPONSE_BUDGET.0,
             routes: &[],
             default_host: None,
         };
@@ -175,5 +199,20 @@ mod tests {
         assert_eq!(body_budget(&args.http, 1000).expect("default"), 250);
         let args = serve_args(&["--body-budget", "600"]);
         assert!(body_budget(&args.http, 1000).is_err());
+    }
+
+    #[test]
+    fn the_response_budget_defaults_to_an_eighth_and_is_capped_at_a_quarter() {
+        let args = serve_args(&[]);
+        assert_eq!(response_budget(&args.http, 1000).expect("default"), 125);
+        assert_eq!(
+            response_budget(&args.http, eddy_options::DEFAULT_BODY_BUDGET.0 * 4).expect("default"),
+            eddy_options::DEFAULT_RESPONSE_BUDGET.0,
+            "the guest's own default matches the host's at the default --max-memory"
+        );
+        let args = serve_args(&["--response-budget", "300"]);
+        assert!(response_budget(&args.http, 1000).is_err());
+        let args = serve_args(&["--response-budget", "0"]);
+        assert!(response_budget(&args.http, 1000).is_err());
     }
 }

@@ -1,7 +1,9 @@
 //! The `handlers` reload hook of `serve --config`: on SIGHUP, re-read the file's
-//! `[[handler]]` and `[plugins.NAME]` tables, compile the components that changed (by path,
-//! modification time and size), instantiate each once, and only then swap the table that
-//! every worker follows. Any failure leaves the old table in place.
+//! `[[handler]]` and `[plugins.NAME]` tables, compile the components whose content changed
+//! (by SHA-256: a file swapped for another of the same size and modification time, or a
+//! symbolic link switched, is a change), instantiate each once, and only then swap the table
+//! that every worker follows. Any failure leaves the old table in place. Every file is read
+//! as a regular file under a size cap, so a FIFO or a device fails the reload at once.
 //!
 //! Routes travel with the table (the host matches them for the server guest's
 //! `plugins.dispatch`), so a reload may add, remove, reorder and re-route handlers. Only a
@@ -9,19 +11,15 @@
 //! restart. Flags in the file are not re-read.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use anyhow::{Context as _, anyhow, bail};
 
 use super::config_file::{self, HandlerEntry};
-use super::setup::{compile_plugins, read_plugins};
+use super::setup::{ContentHash, compile_plugins, read_plugin};
 use crate::reload::Hook;
 use crate::runtime::{HandlerTable, PluginProgram, PluginSettings};
-
-/// What identifies a component file's version without reading it.
-type Stamp = (Option<SystemTime>, u64);
 
 /// Re-reads the handlers of the config file at `path` into `table`.
 pub(super) struct HandlerReload {
@@ -31,32 +29,30 @@ pub(super) struct HandlerReload {
     pub table: Arc<HandlerTable>,
     /// The routes of the table in use.
     pub routes: Vec<String>,
-    /// Compiled components by path, with the stamp they were compiled from.
-    compiled: HashMap<PathBuf, (Stamp, PluginProgram)>,
+    /// Compiled components by path, with the hash of the bytes they were compiled from.
+    compiled: HashMap<PathBuf, (ContentHash, PluginProgram)>,
 }
 
 impl HandlerReload {
-    /// A reloader that starts from the `handlers` compiled at start-up into `programs`.
+    /// A reloader that starts from the handlers compiled at start-up: each entry, the hash
+    /// of the bytes it was compiled from, and the program.
     pub fn new(
         path: PathBuf,
         engine: wasmtime::Engine,
         settings: PluginSettings,
         table: Arc<HandlerTable>,
-        started: &[(HandlerEntry, PluginProgram)],
+        started: &[(HandlerEntry, ContentHash, PluginProgram)],
     ) -> Self {
         let compiled = started
             .iter()
-            .filter_map(|(handler, program)| {
-                let stamp = stamp(&handler.component).ok()?;
-                Some((handler.component.clone(), (stamp, program.clone())))
-            })
+            .map(|(handler, hash, program)| (handler.component.clone(), (*hash, program.clone())))
             .collect();
         Self {
             path,
             engine,
             settings,
             table,
-            routes: started.iter().map(|(h, _)| h.route.clone()).collect(),
+            routes: started.iter().map(|(h, _, _)| h.route.clone()).collect(),
             compiled,
         }
     }
@@ -79,14 +75,15 @@ impl HandlerReload {
         let mut compiled = HashMap::new();
         let mut fresh = 0;
         for handler in &handlers {
-            let stamp = stamp(&handler.component)?;
+            // Read once: the bytes hashed are the bytes compiled.
+            let plugin = read_plugin(handler, &file.extras)?;
+            let hash = plugin.hash;
             let settings = file.extras.plugins.get(&handler.name).cloned();
             let program = match self.compiled.get(&handler.component) {
-                Some((old, program)) if *old == stamp => program.clone(),
+                Some((old, program)) if *old == hash => program.clone(),
                 _ => {
                     fresh += 1;
-                    let files = read_plugins(std::slice::from_ref(handler), &file.extras)?;
-                    let (mut new, _) = compile_plugins(&self.engine, files)?;
+                    let (mut new, _) = compile_plugins(&self.engine, vec![plugin])?;
                     new.pop().context("a handler compiled to nothing")?
                 }
             };
@@ -94,7 +91,7 @@ impl HandlerReload {
                 .with_config(settings.unwrap_or_default())
                 .with_route(&handler.route)?;
             program.trial(&self.settings)?;
-            compiled.insert(handler.component.clone(), (stamp, program.clone()));
+            compiled.insert(handler.component.clone(), (hash, program.clone()));
             programs.push(program);
         }
         let count = programs.len();
@@ -103,10 +100,4 @@ impl HandlerReload {
         self.routes = routes;
         Ok(format!("{count} handlers, {fresh} compiled anew"))
     }
-}
-
-fn stamp(path: &Path) -> anyhow::Result<Stamp> {
-    let metadata = std::fs::metadata(path)
-        .with_context(|| format!("cannot read plugin {}", path.display()))?;
-    Ok((metadata.modified().ok(), metadata.len()))
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 
 use super::args::ServeArgs;
-use super::guest_options::{ServeOptions, body_budget, guest_pairs, start_options};
+use super::guest_options::{
+    ServeOptions, body_budget, guest_pairs, response_budget, start_options,
+};
 use super::reload_handlers::HandlerReload;
 use super::setup::{compile_plugins, load, read_plugins};
 use super::tls_flags::{certificates_hook, tls_setup};
@@ -24,13 +26,14 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8888";
 
 /// Serves until every worker ends (after a drain).
 pub(super) fn serve(args: ServeArgs) -> anyhow::Result<u8> {
-    args.guest.configure_cache();
+    args.guest.configure_loading()?;
     if let Some(limit) = crate::fd_limit::raise() {
         tracing::debug!("open-file limit: {limit}");
     }
     let engine = runtime::engine()?;
     let handlers = args.plugins.handlers(&args.file);
     let plugin_files = read_plugins(&handlers, &args.file)?;
+    let hashes: Vec<_> = plugin_files.iter().map(|file| file.hash).collect();
     let program = load(&engine, args.component.as_ref())?;
     let policy = ConnectPolicy::new(&args.guest.allow_connect)?;
     let (plugins, routes) = compile_plugins(&engine, plugin_files)?;
@@ -38,6 +41,7 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let mut guest_options = ServeOptions {
         http: &args.http,
         body_budget: budget,
+        response_budget: response_budget(&args.http, args.guest.max_memory)?,
         routes: &routes,
         default_host: None,
     };
@@ -101,7 +105,12 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     if let Some(path) = &args.file.path
         && args.plugins.handlers.is_empty()
     {
-        let started: Vec<_> = handlers.into_iter().zip(plugins).collect();
+        let started: Vec<_> = handlers
+            .into_iter()
+            .zip(hashes)
+            .zip(plugins)
+            .map(|((handler, hash), program)| (handler, hash, program))
+            .collect();
         let reload = HandlerReload::new(
             path.clone(),
             engine.clone(),

@@ -5,13 +5,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow};
+use sha2::{Digest as _, Sha256};
 
 use super::args::{GuestOptions, PluginOptions};
 use super::config_file::{Extras, HandlerEntry};
 use super::parse::split_handler;
-use crate::guests;
 use crate::runtime::{self, PluginProgram, PluginSettings, Program};
 use crate::upstream::Upstreams;
+use crate::{guests, regular_file};
+
+/// The SHA-256 of a component's bytes: a reload compiles a component again only when it
+/// changed, whatever its size and modification time say.
+pub(super) type ContentHash = [u8; 32];
 
 /// A plugin file read and checked by name, not compiled yet.
 pub(super) struct PluginFile {
@@ -19,6 +24,8 @@ pub(super) struct PluginFile {
     name: String,
     bytes: Vec<u8>,
     config: Vec<(String, String)>,
+    /// What `bytes` hash to.
+    pub(super) hash: ContentHash,
 }
 
 impl PluginOptions {
@@ -54,20 +61,25 @@ pub(super) fn read_plugins(
 ) -> anyhow::Result<Vec<PluginFile>> {
     handlers
         .iter()
-        .map(|handler| {
-            let path = &handler.component;
-            let bytes = std::fs::read(path)
-                .with_context(|| format!("cannot read plugin {}", path.display()))?;
-            let name = path.display().to_string();
-            runtime::check_plugin(&bytes, &name)?;
-            Ok(PluginFile {
-                pattern: handler.route.clone(),
-                name,
-                bytes,
-                config: file.plugins.get(&handler.name).cloned().unwrap_or_default(),
-            })
-        })
+        .map(|handler| read_plugin(handler, file))
         .collect()
+}
+
+/// Reads one plugin (a regular file under [`regular_file::MAX_COMPONENT_FILE`]) and checks
+/// its names.
+pub(super) fn read_plugin(handler: &HandlerEntry, file: &Extras) -> anyhow::Result<PluginFile> {
+    let path = &handler.component;
+    let bytes = regular_file::read(path, regular_file::MAX_COMPONENT_FILE)
+        .with_context(|| format!("cannot read plugin {}", path.display()))?;
+    let name = path.display().to_string();
+    runtime::check_plugin(&bytes, &name)?;
+    Ok(PluginFile {
+        pattern: handler.route.clone(),
+        name,
+        hash: Sha256::digest(&bytes).into(),
+        bytes,
+        config: file.plugins.get(&handler.name).cloned().unwrap_or_default(),
+    })
 }
 
 /// Compiles the plugins; returns them with their route patterns, in `--handler` order.
@@ -101,14 +113,26 @@ impl GuestOptions {
         }
     }
 
-    /// Points the runtime at the compile cache, or turns it off (`--no-cache`).
-    pub(super) fn configure_cache(&self) {
-        let dir = if self.no_cache {
-            None
-        } else {
-            self.cache_dir.clone().or_else(runtime::default_cache_dir)
-        };
-        runtime::set_cache_dir(dir);
+    /// Sets how components are loaded: whether precompiled files are allowed, and the
+    /// compile cache (or none, `--no-cache`). A cache directory others can write is refused:
+    /// a `--cache-dir` stops start-up, the default one turns caching off with a warning.
+    ///
+    /// # Errors
+    /// `--cache-dir` names a directory eddy cannot make or others can write.
+    pub(super) fn configure_loading(&self) -> anyhow::Result<()> {
+        runtime::set_allow_precompiled(self.allow_precompiled);
+        if self.no_cache {
+            return runtime::set_cache_dir(None).map_err(|e| anyhow!(e));
+        }
+        match &self.cache_dir {
+            Some(dir) => runtime::set_cache_dir(Some(dir.clone())).map_err(|e| anyhow!(e)),
+            None => {
+                if let Err(error) = runtime::set_cache_dir(runtime::default_cache_dir()) {
+                    tracing::warn!("{error}; compiling without a cache");
+                }
+                Ok(())
+            }
+        }
     }
 }
 

@@ -9,10 +9,12 @@
 //! is what eddy wrote for exactly these bytes.
 //!
 //! The checksum detects accidents, not attacks: whoever can write the cache directory can run
-//! code in eddy's process (the machine code is trusted like the binary). Keep it writable by
-//! the user eddy runs as only, which is what the default `~/.cache/eddy` gives.
+//! code in eddy's process (the machine code is trusted like the binary). So the directory is
+//! checked like ssh checks `~/.ssh` (see [`super::cache_dir`]): eddy's user's own, writable by
+//! nobody else, with files created exclusively and never through a link.
 
 use std::hash::{Hash, Hasher};
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -20,12 +22,30 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::{Engine, Precompiled};
 
+use super::cache_dir;
+
 /// The cache directory of this process (`--cache-dir`), `None` when caching is off.
 static CACHE_DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
 
-/// Sets the cache directory once, at start-up.
-pub fn set_cache_dir(dir: Option<PathBuf>) {
-    let _ = CACHE_DIR.set(dir);
+/// Sets the cache directory once, at start-up, after creating it (private to eddy's user)
+/// if it is missing and checking that nobody else can write it.
+///
+/// # Errors
+/// The directory cannot be made, or others can write it or a directory above it; caching
+/// stays off then.
+pub fn set_cache_dir(dir: Option<PathBuf>) -> Result<(), String> {
+    let checked = match dir {
+        Some(dir) => match cache_dir::prepare(&dir) {
+            Ok(()) => Some(dir),
+            Err(error) => {
+                let _ = CACHE_DIR.set(None);
+                return Err(error);
+            }
+        },
+        None => None,
+    };
+    let _ = CACHE_DIR.set(checked);
+    Ok(())
 }
 
 /// The default cache directory: `$XDG_CACHE_HOME/eddy` or `~/.cache/eddy`.
@@ -63,7 +83,10 @@ fn cache_path(dir: &Path, engine: &Engine, source: &[u8]) -> PathBuf {
 /// Loads a cached compilation of the component whose SHA-256 is `source`; why not, when it
 /// cannot.
 fn load(engine: &Engine, path: &Path, source: &[u8]) -> Result<Component, String> {
-    let file = std::fs::read(path).map_err(|e| e.to_string())?;
+    let mut file = Vec::new();
+    cache_dir::open_trusted(path)?
+        .read_to_end(&mut file)
+        .map_err(|e| e.to_string())?;
     let (checksum, rest) = file.split_at_checked(32).ok_or("too short")?;
     if Sha256::digest(rest).as_slice() != checksum {
         return Err("checksum mismatch (corrupt or not written by eddy)".into());
@@ -81,20 +104,25 @@ fn load(engine: &Engine, path: &Path, source: &[u8]) -> Result<Component, String
     unsafe { Component::deserialize(engine, payload) }.map_err(|e| e.to_string())
 }
 
-/// Stores a compilation atomically (a temporary file, then a rename).
-/// The compiled component is serialized, not compiled a second time.
+/// Stores a compilation atomically: a temporary file made exclusively (a name planted in
+/// advance is skipped, never followed), then a rename over the entry. The compiled component
+/// is serialized, not compiled a second time.
 fn store(component: &Component, source: &[u8], path: &Path) -> anyhow::Result<()> {
     let payload = component.serialize().map_err(|e| anyhow::anyhow!("{e}"))?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let temporary = dir.join(format!(".{}.tmp", std::process::id()));
     let mut rest = source.to_vec();
     rest.extend_from_slice(&payload);
-    let mut file = Sha256::digest(&rest).to_vec();
-    file.extend_from_slice(&rest);
-    std::fs::write(&temporary, file)?;
-    std::fs::rename(&temporary, path)?;
-    Ok(())
+    let mut bytes = Sha256::digest(&rest).to_vec();
+    bytes.extend_from_slice(&rest);
+    let (temporary, mut file) = cache_dir::create_temporary(dir)?;
+    let written = file
+        .write_all(&bytes)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&temporary, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    Ok(written?)
 }
 
 /// Compiles a component, through the cache when one is configured.
@@ -104,7 +132,7 @@ pub fn compile_cached(engine: &Engine, bytes: &[u8], name: &str) -> anyhow::Resu
     };
     let source = Sha256::digest(bytes);
     let path = cache_path(dir, engine, &source);
-    if path.exists() {
+    if std::fs::symlink_metadata(&path).is_ok() {
         match load(engine, &path, &source) {
             Ok(component) => {
                 tracing::debug!("loaded {name} from the cache {}", path.display());

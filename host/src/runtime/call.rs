@@ -15,7 +15,7 @@ use super::call_io::CallIo;
 use super::calls::within;
 use super::exchange::{Limits, Outcome};
 use super::pipe::GuestBody;
-use super::pipe::RESPONSE_PIECE;
+use super::pipe::{RESPONSE_PIECE, WHOLE_ANSWER};
 use super::plugin_program::{Bindings, Live};
 use super::pool::{Lease, Pool};
 use super::server_wit::eddy::http::plugins::PluginError;
@@ -78,7 +78,7 @@ pub async fn call(pool: Rc<Pool>, request: Request, setup: CallSetup) -> Option<
             return match io {
                 // A large body goes in pieces the guest asks for, with its length: the guest
                 // never holds more than a piece of it.
-                Some(io) if response.body.len() > RESPONSE_PIECE => {
+                Some(io) if response.body.len() > WHOLE_ANSWER => {
                     send_in_pieces(io, response).await;
                     None
                 }

@@ -1,5 +1,12 @@
 //! Compiling components: the kind and the imports are checked by name first (milliseconds),
-//! then the component is compiled (through the cache) or a precompiled one loaded.
+//! then the component is compiled (through the cache) or, only with `--allow-precompiled`, a
+//! precompiled one loaded.
+//!
+//! A precompiled file (`eddy compile` output) is machine code: it runs outside the sandbox, as
+//! trusted as the eddy binary. It is recognised by its bytes, whatever its name, so without the
+//! flag every such file is refused, and with it every load is logged.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::anyhow;
 use wasmtime::Engine;
@@ -7,6 +14,28 @@ use wasmtime::component::Component;
 
 use super::cache;
 use super::inspect::{self, Kind};
+
+/// Whether precompiled files may be loaded (`--allow-precompiled`), set once at start-up.
+static ALLOW_PRECOMPILED: AtomicBool = AtomicBool::new(false);
+
+/// Allows (or refuses) loading precompiled components from now on (`--allow-precompiled`).
+pub fn set_allow_precompiled(allow: bool) {
+    ALLOW_PRECOMPILED.store(allow, Ordering::Relaxed);
+}
+
+/// Refuses precompiled bytes unless `--allow-precompiled` was given; logs every load it
+/// allows.
+fn admit_precompiled(name: &str) -> anyhow::Result<()> {
+    if !ALLOW_PRECOMPILED.load(Ordering::Relaxed) {
+        anyhow::bail!(
+            "{name} is precompiled machine code, which runs outside the sandbox: eddy loads it only with --allow-precompiled (or give it the .wasm component)"
+        );
+    }
+    tracing::warn!(
+        "loading precompiled machine code from {name} (--allow-precompiled): it runs outside the sandbox"
+    );
+    Ok(())
+}
 
 /// Compiles a component that must be one of `kinds`: a `.wasm` file's import and export names
 /// are checked *before* compiling, so a wrong file is refused at once.
@@ -17,8 +46,9 @@ pub(super) fn compile(
     kinds: &[Kind],
 ) -> anyhow::Result<(Component, Kind)> {
     if Engine::detect_precompiled(bytes).is_some() {
-        // SAFETY: precompiled files are only produced by `eddy compile` on this machine and are
-        // trusted like the binary itself; wasmtime checks they match this engine's settings.
+        admit_precompiled(name)?;
+        // SAFETY: the operator vouched for precompiled files with --allow-precompiled: they
+        // are trusted like the binary itself; wasmtime checks they match this engine's settings.
         let component = unsafe { Component::deserialize(engine, bytes) }
             .map_err(|e| anyhow!("{name} is a precompiled component this eddy cannot load: {e}"))?;
         let ty = component.component_type();
@@ -43,6 +73,9 @@ pub(super) fn compile(
 /// One sentence, starting with `name`, saying what the bytes are instead.
 pub fn check_plugin(bytes: &[u8], name: &str) -> anyhow::Result<()> {
     if Engine::detect_precompiled(bytes).is_some() {
+        if !ALLOW_PRECOMPILED.load(Ordering::Relaxed) {
+            return admit_precompiled(name);
+        }
         // Checked on the compiled component's types when it is loaded.
         return Ok(());
     }

@@ -3,12 +3,14 @@
 
 use super::host_state::HostState;
 use super::wit::log;
-use crate::access_log::AccessRecord;
+use crate::access_log::{AccessRecord, escape_controls};
 
 impl log::Host for HostState {
     fn log(&mut self, level: log::Level, message: String) {
         use log::Level;
         let worker = self.worker;
+        // A guest's text may carry a request's bytes: keep it one line on a terminal.
+        let message = escape_controls(&message);
         match level {
             Level::Trace => tracing::trace!(worker, "guest: {message}"),
             Level::Debug => tracing::debug!(worker, "guest: {message}"),

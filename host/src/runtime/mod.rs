@@ -7,6 +7,7 @@
 
 mod backoff;
 mod cache;
+mod cache_dir;
 mod call;
 mod call_error;
 mod call_io;
@@ -24,6 +25,7 @@ mod limits;
 mod log;
 mod outbound;
 mod pipe;
+mod plugin_log;
 mod plugin_program;
 mod plugin_state;
 mod plugins;
@@ -41,7 +43,7 @@ pub use backoff::{DISTINCT_FAILURES, MAX_PLUGIN_BACKOFF};
 pub use cache::{default_cache_dir, set_cache_dir};
 pub use call::Answer;
 pub use calls::CallId;
-pub use compile::{check_plugin, component_imports};
+pub use compile::{check_plugin, component_imports, set_allow_precompiled};
 pub use engine::{EPOCH_TICK, engine};
 pub use guest::{DEFAULT_GUEST_TIMEOUT, Guest};
 pub use handler_table::HandlerTable;

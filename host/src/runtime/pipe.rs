@@ -24,6 +24,11 @@ pub const REQUEST_WINDOW: usize = 256 * 1024;
 /// The largest response-body piece delivered to the guest at once.
 pub const RESPONSE_PIECE: usize = 1024 * 1024;
 
+/// The largest body handed to the guest inside a whole answer; a larger one goes as a head
+/// with its length and pieces the guest asks for once its response budget has room, so
+/// answers arriving together never run a guest past its budget by more than this each.
+pub const WHOLE_ANSWER: usize = 64 * 1024;
+
 /// The state both sides see.
 #[derive(Default)]
 struct Shared {

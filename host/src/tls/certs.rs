@@ -11,6 +11,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::{ClientHello, ParsedCertificate, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
+use crate::regular_file;
+
 /// One `--tls-cert`/`--tls-key` pair.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CertPair {
@@ -102,14 +104,19 @@ fn load_all(pairs: &[CertPair], provider: &CryptoProvider) -> anyhow::Result<Loa
 fn load_pair(pair: &CertPair, provider: &CryptoProvider) -> anyhow::Result<CertifiedKey> {
     let cert_name = pair.cert.display();
     let key_name = pair.key.display();
-    let chain = CertificateDer::pem_file_iter(&pair.cert)
-        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+    // Regular files under a cap: a path pointed at a FIFO or /dev/zero fails here at once.
+    let cert_pem = regular_file::read(&pair.cert, regular_file::MAX_PEM_FILE)
+        .map_err(|e| anyhow::anyhow!("--tls-cert {cert_name}: {e}"))?;
+    let key_pem = regular_file::read(&pair.key, regular_file::MAX_PEM_FILE)
+        .map_err(|e| anyhow::anyhow!("--tls-key {key_name}: {e}"))?;
+    let chain = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow::anyhow!("--tls-cert {cert_name}: {}", pem_error(&e)))?;
     anyhow::ensure!(
         !chain.is_empty(),
         "--tls-cert {cert_name}: no CERTIFICATE block in the file"
     );
-    let key = PrivateKeyDer::from_pem_file(&pair.key)
+    let key = PrivateKeyDer::from_pem_slice(&key_pem)
         .map_err(|e| anyhow::anyhow!("--tls-key {key_name}: {}", pem_error(&e)))?;
     CertifiedKey::from_der(chain, key, provider)
         .with_context(|| format!("--tls-key {key_name} does not go with --tls-cert {cert_name}"))

@@ -9,6 +9,7 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::{ClientConfig, RootCertStore};
 
 use super::server::provider;
+use crate::regular_file;
 
 /// A client configuration that trusts the system's roots and every certificate in
 /// `ca_files`.
@@ -22,8 +23,10 @@ pub fn client_config(ca_files: &[PathBuf]) -> anyhow::Result<Arc<ClientConfig>> 
     let (added, _ignored) = roots.add_parsable_certificates(system.certs);
     tracing::debug!("{added} trusted roots from the system store");
     for file in ca_files {
-        let certs = CertificateDer::pem_file_iter(file)
-            .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        let pem = regular_file::read(file, regular_file::MAX_PEM_FILE)
+            .map_err(|e| anyhow::anyhow!("--ca-file {}: {e}", file.display()))?;
+        let certs = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
             .map_err(|e| anyhow::anyhow!("--ca-file {}: {e}", file.display()))?;
         anyhow::ensure!(
             !certs.is_empty(),

@@ -4,6 +4,9 @@
 //! - `/alloc`: allocates until the memory cap stops it;
 //! - `/spin`: loops forever (the epoch deadline must stop it);
 //! - `/split`: returns a header value with CR LF in it (the server must refuse to send it);
+//! - `/big?mb=N`: answers N MiB (default 16) of `0123456789` repeated, for clients that may
+//!   never read it;
+//! - `/status?code=N`: answers with status N whatever it is (1xx and 600+ included);
 //! - anything else: `ok N`, where N counts the requests this instance answered.
 
 use std::cell::Cell;
@@ -29,6 +32,28 @@ fn faulty(request: &Request) -> Response {
                 hoard.push(vec![1u8; 1 << 20]);
                 std::hint::black_box(&hoard);
             }
+        }
+        "big" => {
+            let mib: usize = request
+                .argument("mb")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(16);
+            let body: Vec<u8> = b"0123456789"
+                .iter()
+                .copied()
+                .cycle()
+                .take(mib << 20)
+                .collect();
+            Response::new(200)
+                .header("Content-Type", "application/octet-stream")
+                .body(body)
+        }
+        "status" => {
+            let code = request
+                .argument("code")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(200);
+            Response::text(code, format!("status {code}"))
         }
         "split" => {
             Response::text(200, "never sent").header("X-Injected", "a\r\nSet-Cookie: stolen=1")
