@@ -58,14 +58,16 @@ fn get_panic_at(n: usize) -> Vec<u8> {
 }
 
 #[test]
-fn a_plugin_failing_every_request_rests_with_503s() {
+fn a_plugin_failing_every_request_costs_each_its_500_and_rests_nobody_else() {
     let mut server = Eddy::serve_guest(FAULTY_THEN_HELLO, &["--workers", "1"]);
+    // Every request traps, each on another path: each costs its own 500 and instance.
     let statuses: Vec<u16> = (0..20)
         .map(|n| roundtrip(server.addr, &get_panic_at(n)).status)
         .collect();
-    assert_eq!(statuses[0], 500);
-    assert!(statuses.contains(&503), "no back-off: {statuses:?}");
-    // One log record per trap (its reason, backtrace and fields), not one per request.
+    assert!(statuses.iter().all(|status| *status == 500), "{statuses:?}");
+    // The plugin still answers the requests it can.
+    assert_eq!(roundtrip(server.addr, GET_OK).text(), "ok 1");
+    // One log record per trap at most a second apart, the others counted, not 20 records.
     let log = server.stderr();
     let records = log
         .lines()
@@ -74,23 +76,6 @@ fn a_plugin_failing_every_request_rests_with_503s() {
     assert!(
         records < 10,
         "{records} trap records for 20 requests:\n{log}"
-    );
-    // Instances grow far slower than requests: back-off answers 503 without instantiating.
-    let instances: u64 = log
-        .lines()
-        .filter_map(|line| {
-            line.split("instances=")
-                .nth(1)?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        })
-        .max()
-        .unwrap_or(0);
-    assert!(
-        instances > 0 && instances < 10,
-        "{instances} instances for 20 requests:\n{log}"
     );
     // The healthy plugin never noticed.
     assert_eq!(roundtrip(server.addr, GET_HELLO).text(), "Hello, world!");

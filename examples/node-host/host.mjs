@@ -276,7 +276,7 @@ const pluginImports = {
     return 0;
   },
   finishBody(_call, _complete) {},
-  moreBody(_call) {},
+  moreBody(_call, _room) {},
   cancel(call) {
     settled.delete(call);
     cancelled.add(call);

@@ -71,9 +71,9 @@ pub fn finish_body(call: u64, complete: bool) {
     plugins::finish_body(call, complete);
 }
 
-/// Asks for the next response piece of call `call`.
-pub fn more_body(call: u64) {
-    plugins::more_body(call);
+/// Asks for the next response piece of call `call`, of at most `room` bytes.
+pub fn more_body(call: u64, room: usize) {
+    plugins::more_body(call, u32::try_from(room).unwrap_or(u32::MAX));
 }
 
 /// Drops call `call` with the host.

@@ -66,9 +66,14 @@ impl Plugins {
 
     /// Writes what the host says about a waiting call to the client: a whole answer, or a
     /// head, the body's pieces (one at a time: the next is asked for once the last was
-    /// written and the response budget has room for another) and its end.
+    /// written and the response budget has room for it) and its end.
+    ///
+    /// The room asked for starts small and doubles while pieces come full, up to
+    /// [`PIECE`]: a stream of small events (Server-Sent Events) holds little of the budget,
+    /// a large download soon moves a mebibyte a piece.
     async fn relay(call: &Call, response: &ResponseWriter<'_>, method: &str, path: &str) {
         let mut reserved = None;
+        let mut room = FIRST_ROOM;
         loop {
             let event = call.next().await;
             drop(reserved.take());
@@ -89,15 +94,18 @@ impl Plugins {
                     if response.write_sized_head(head, length).await.is_err() {
                         return;
                     }
-                    reserved = Some(response.reserve(PIECE).await);
-                    bindings::more_body(call.id());
+                    reserved = Some(response.reserve(room).await);
+                    bindings::more_body(call.id(), room);
                 }
                 Event::Body(piece) => {
+                    if piece.len() >= room {
+                        room = (room * 2).min(PIECE);
+                    }
                     if response.write(&piece).await.is_err() {
                         return;
                     }
-                    reserved = Some(response.reserve(PIECE).await);
-                    bindings::more_body(call.id());
+                    reserved = Some(response.reserve(room).await);
+                    bindings::more_body(call.id(), room);
                 }
                 Event::End(None) => {
                     let _ = response.finish().await;
@@ -139,6 +147,9 @@ impl Plugins {
 
 /// The largest body piece the host delivers at once (`plugin-results.call-event.body`).
 const PIECE: usize = 1024 * 1024;
+
+/// The room a streamed response asks for first.
+const FIRST_ROOM: usize = 16 * 1024;
 
 /// Whether a request head announces a body.
 fn has_body(head: &RequestHead) -> bool {

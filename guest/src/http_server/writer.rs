@@ -306,7 +306,9 @@ impl ResponseWriter<'_> {
     /// at once. Drop it when the piece is in hand, just before writing it.
     pub async fn reserve(&self, bytes: usize) -> Reservation<'_> {
         self.holder.wait_for_room().await;
-        Reservation(self.holder.charge(bytes))
+        Reservation {
+            _held: self.holder.charge(bytes),
+        }
     }
 
     /// Cuts the response where it is: the connection closes at once, without the last chunk,
@@ -347,7 +349,10 @@ fn into_pieces(mut body: Vec<u8>, size: usize) -> impl Iterator<Item = Vec<u8>> 
 
 /// Room held in the response budget for a piece not produced yet
 /// ([`ResponseWriter::reserve`]); given back when dropped.
-pub struct Reservation<'a>(Charge<'a>);
+pub struct Reservation<'a> {
+    /// Held only to be dropped: its `Drop` gives the room back.
+    _held: Charge<'a>,
+}
 
 /// Completes whatever the writer left open.
 pub(super) async fn finish(

@@ -3,15 +3,16 @@
 //!
 //! The rule. A trap (or a call that ends without a usable response, or past its deadline)
 //! costs its own request a 500 and its instance; the next request gets a fresh instance at
-//! once. The plugin is only rested (calls get 503 meanwhile) when it looks broken rather than
-//! fed a bad request:
-//! - its instantiation fails, twice or more in a row: 50 ms, then doubling up to 5 s;
-//! - or calls for [`DISTINCT_FAILURES`] distinct requests (method and path) failed with no
-//!   success between them: 50 ms, doubling with each such rest up to 5 s.
+//! once, however often that happens. The plugin is rested (calls get 503 meanwhile) only when
+//! its instantiation fails twice or more in a row: 50 ms, then doubling up to 5 s; a
+//! successful instantiation or call clears the count. Calls overlap, so failures and
+//! successes count in the order they happen.
 //!
-//! One request that always traps, sent as often as an attacker likes, never rests the plugin
-//! for the others. Calls overlap, so failures and successes count in the order the calls
-//! end; any success clears the count.
+//! Why traps never rest a plugin: which request traps is the client's choice. Any rule that
+//! rests a plugin after traps (even traps of distinct requests with no success between) lets
+//! an attacker who varies the path take the plugin offline for everyone. Back-off exists to
+//! stop a plugin that cannot start from burning a worker; a plugin that starts and traps
+//! costs what each trapping request costs, one instantiation.
 
 use std::time::{Duration, Instant};
 
@@ -21,9 +22,6 @@ pub const MAX_PLUGIN_BACKOFF: Duration = Duration::from_secs(5);
 /// The first rest.
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 
-/// Failed calls for this many distinct requests, with no success between, rest the plugin.
-pub const DISTINCT_FAILURES: usize = 4;
-
 /// Failure records per plugin are at least this far apart; the ones in between are counted.
 const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -32,10 +30,6 @@ const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 pub struct Health {
     /// Instantiations that failed in a row.
     failed_starts: u32,
-    /// The distinct requests (method and path) whose calls failed since the last success.
-    failing: Vec<String>,
-    /// Rests caused by failed calls since the last success.
-    rests: u32,
     /// While set and in the future, calls are refused.
     retry_at: Option<Instant>,
     /// When a failure was last logged, and how many were not logged since.
@@ -61,16 +55,14 @@ impl Health {
             return None;
         }
         Some(format!(
-            "{plugin} is resting after {} failures",
-            self.failed_starts.max(self.failing.len() as u32).max(1)
+            "{plugin} is resting after {} failed instantiations",
+            self.failed_starts
         ))
     }
 
     /// A call succeeded: every count starts over.
     pub fn succeeded(&mut self) {
         self.failed_starts = 0;
-        self.failing.clear();
-        self.rests = 0;
         self.retry_at = None;
     }
 
@@ -81,19 +73,9 @@ impl Health {
         self.rest(now, backoff)
     }
 
-    /// A call for `request` (its method and path) failed.
-    pub fn call_failed(&mut self, now: Instant, request: &str) -> Verdict {
-        if !self.failing.iter().any(|seen| seen == request) {
-            self.failing.push(request.to_owned());
-        }
-        let backoff = if self.failing.len() >= DISTINCT_FAILURES {
-            self.failing.clear();
-            self.rests += 1;
-            doubling(self.rests)
-        } else {
-            Duration::ZERO
-        };
-        self.rest(now, backoff)
+    /// A call failed: its request pays for it, the plugin does not rest.
+    pub fn call_failed(&mut self, now: Instant) -> Verdict {
+        self.rest(now, Duration::ZERO)
     }
 
     fn rest(&mut self, now: Instant, backoff: Duration) -> Verdict {
@@ -127,51 +109,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_request_that_always_fails_never_rests_the_plugin() {
+    fn failed_calls_never_rest_the_plugin() {
         let mut health = Health::default();
         let now = Instant::now();
         for _ in 0..100 {
-            let verdict = health.call_failed(now, "GET /trap");
-            assert_eq!(verdict.backoff, Duration::ZERO);
+            assert_eq!(health.call_failed(now).backoff, Duration::ZERO);
         }
         assert_eq!(health.refusal("p"), None);
-    }
-
-    #[test]
-    fn distinct_failures_with_no_success_between_rest_it() {
-        let mut health = Health::default();
-        let now = Instant::now();
-        for path in ["/a", "/b", "/c"] {
-            assert_eq!(health.call_failed(now, path).backoff, Duration::ZERO);
-        }
-        assert_eq!(health.call_failed(now, "/d").backoff, FIRST_BACKOFF);
-        assert!(health.refusal("p").is_some());
-        for path in ["/e", "/f", "/g"] {
-            health.call_failed(now, path);
-        }
-        assert_eq!(health.call_failed(now, "/h").backoff, 2 * FIRST_BACKOFF);
-        health.succeeded();
-        assert_eq!(health.refusal("p"), None);
-        for path in ["/a", "/b", "/c"] {
-            health.call_failed(now, path);
-        }
-        assert_eq!(
-            health.call_failed(now, "/d").backoff,
-            FIRST_BACKOFF,
-            "a success starts the doubling over"
-        );
-    }
-
-    #[test]
-    fn a_success_between_failures_clears_the_count() {
-        let mut health = Health::default();
-        let now = Instant::now();
-        for path in ["/a", "/b", "/c", "/d", "/e", "/f"] {
-            assert_eq!(health.call_failed(now, path).backoff, Duration::ZERO);
-            if path == "/c" {
-                health.succeeded();
-            }
-        }
     }
 
     #[test]
@@ -180,21 +124,29 @@ mod tests {
         let now = Instant::now();
         assert_eq!(health.start_failed(now).backoff, Duration::ZERO);
         assert_eq!(health.start_failed(now).backoff, FIRST_BACKOFF);
+        assert!(health.refusal("p").is_some());
         assert_eq!(health.start_failed(now).backoff, 2 * FIRST_BACKOFF);
         for _ in 0..20 {
             health.start_failed(now);
         }
         assert_eq!(health.start_failed(now).backoff, MAX_PLUGIN_BACKOFF);
+        health.succeeded();
+        assert_eq!(health.refusal("p"), None);
+        assert_eq!(
+            health.start_failed(now).backoff,
+            Duration::ZERO,
+            "counted afresh"
+        );
     }
 
     #[test]
     fn reports_are_a_second_apart_and_count_the_rest() {
         let mut health = Health::default();
         let now = Instant::now();
-        assert_eq!(health.call_failed(now, "/a").report, Some(0));
-        assert_eq!(health.call_failed(now, "/a").report, None);
-        assert_eq!(health.call_failed(now, "/a").report, None);
+        assert_eq!(health.call_failed(now).report, Some(0));
+        assert_eq!(health.call_failed(now).report, None);
+        assert_eq!(health.call_failed(now).report, None);
         let later = now + REPORT_INTERVAL;
-        assert_eq!(health.call_failed(later, "/a").report, Some(2));
+        assert_eq!(health.call_failed(later).report, Some(2));
     }
 }

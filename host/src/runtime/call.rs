@@ -15,7 +15,7 @@ use super::call_io::CallIo;
 use super::calls::within;
 use super::exchange::{Limits, Outcome};
 use super::pipe::GuestBody;
-use super::pipe::{RESPONSE_PIECE, WHOLE_ANSWER};
+use super::pipe::WHOLE_ANSWER;
 use super::plugin_program::{Bindings, Live};
 use super::pool::{Lease, Pool};
 use super::server_wit::eddy::http::plugins::PluginError;
@@ -100,7 +100,7 @@ pub async fn call(pool: Rc<Pool>, request: Request, setup: CallSetup) -> Option<
         }
         Failure::Call { verb, report } => {
             let key = format!("{} {}", request.method, request.path);
-            let verdict = pool.with_health(|health, _| health.call_failed(now, &key));
+            let verdict = pool.with_health(|health, _| health.call_failed(now));
             let message = format!(
                 "{} {verb} on {key}: {}",
                 pool.program().name(),
@@ -133,18 +133,18 @@ async fn send_in_pieces(io: &CallIo, response: Response) {
         headers,
         length: u64::try_from(body.len()).ok(),
     }));
-    io.pipe().delivered();
-    for piece in body.chunks(RESPONSE_PIECE) {
+    io.pipe().delivered(true);
+    let mut rest = body.as_slice();
+    while !rest.is_empty() {
         // The guest's `more-body` wakes this call.
-        std::future::poll_fn(|_| {
-            if io.pipe().may_deliver() {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
+        let room = std::future::poll_fn(|_| match io.pipe().may_deliver() {
+            Some(room) => Poll::Ready(room),
+            None => Poll::Pending,
         })
         .await;
-        io.pipe().delivered();
+        let (piece, later) = rest.split_at(room.min(rest.len()));
+        rest = later;
+        io.pipe().delivered(!rest.is_empty());
         io.emit(CallEvent::Body(piece.to_vec()));
     }
     io.emit(CallEvent::End(None));

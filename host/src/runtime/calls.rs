@@ -15,12 +15,17 @@ use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
 
 /// Names one waiting call; never reused within a worker.
 pub type CallId = u64;
 
 /// A call as the loop polls it.
 pub type CallFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// The longest one turn of the loop spends polling calls (one epoch tick: a call that
+/// computes runs at most that long before it yields): the sockets are served between.
+pub const POLL_BUDGET: Duration = Duration::from_millis(10);
 
 /// The ids of calls woken since the loop last looked, and how to wake the loop.
 struct ReadyQueue {
@@ -99,7 +104,8 @@ pub struct Calls<T> {
     waiting: HashMap<CallId, Waiting<T>>,
     ready: Arc<ReadyQueue>,
     next_id: CallId,
-    /// The ids taken from the queue for this turn (kept for its capacity).
+    /// The ids taken from the queue and not polled yet: this turn's, or those the last turn
+    /// had no time left for.
     turn: Vec<CallId>,
 }
 
@@ -151,7 +157,7 @@ impl<T> Calls<T> {
 
     /// Whether a waiting call was woken and waits for a poll.
     pub fn has_ready(&self) -> bool {
-        !self.ready.is_empty()
+        !self.turn.is_empty() || !self.ready.is_empty()
     }
 
     /// How many calls wait.
@@ -159,13 +165,19 @@ impl<T> Calls<T> {
         self.waiting.len()
     }
 
-    /// Polls each call woken before this turn once; the ones that finished are appended to
-    /// `done` with their ids.
+    /// Polls each call woken before this turn once, until the turn's time is spent
+    /// ([`POLL_BUDGET`]: the calls not reached go first next turn); the ones that finished
+    /// are appended to `done` with their ids.
     pub fn poll_ready(&mut self, done: &mut Vec<(CallId, T)>) {
-        self.ready.take(&mut self.turn);
-        for id in std::mem::take(&mut self.turn).drain(..) {
+        if self.turn.is_empty() {
+            self.ready.take(&mut self.turn);
+        }
+        let started = Instant::now();
+        let mut polled = 0;
+        while let Some(&id) = self.turn.get(polled) {
+            polled += 1;
             let Some(call) = self.waiting.get_mut(&id) else {
-                // Woken during its first poll, and finished there.
+                // Woken during its first poll and finished there, or cancelled.
                 continue;
             };
             // A wake from now on queues the call for the next turn.
@@ -176,7 +188,26 @@ impl<T> Calls<T> {
                 self.waiting.remove(&id);
                 done.push((id, output));
             }
+            if started.elapsed() >= POLL_BUDGET {
+                break;
+            }
         }
+        self.turn.drain(..polled);
+    }
+
+    /// Keeps `future` without polling it now and queues it for the next turn: for a call
+    /// started when this turn's time is spent.
+    pub fn start_later(&mut self, reserved: Reserved, future: CallFuture<T>) -> CallId {
+        let Reserved { id, waker } = reserved;
+        self.waiting.insert(
+            id,
+            Waiting {
+                future,
+                waker: waker.clone(),
+            },
+        );
+        waker.wake_by_ref();
+        id
     }
 }
 
@@ -224,7 +255,6 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
-    use std::time::Duration;
 
     /// Counts the loop's wakes.
     #[derive(Default)]
@@ -319,6 +349,29 @@ mod tests {
         }));
         assert_eq!(late, None);
         assert!(std::time::Instant::now() < soon + Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_turn_stops_polling_once_its_time_is_spent() {
+        let wakes = Arc::new(LoopWakes::default());
+        let mut calls = Calls::new(Waker::from(wakes.clone()));
+        let slow = || -> CallFuture<()> {
+            Box::pin(async {
+                std::thread::sleep(POLL_BUDGET);
+            })
+        };
+        for _ in 0..3 {
+            let reserved = calls.reserve();
+            calls.start_later(reserved, slow());
+        }
+        let mut done = Vec::new();
+        calls.poll_ready(&mut done);
+        assert_eq!(done.len(), 1, "one call spent the turn");
+        assert!(calls.has_ready(), "the others go next turn");
+        calls.poll_ready(&mut done);
+        calls.poll_ready(&mut done);
+        assert_eq!(done.len(), 3);
+        assert!(!calls.has_ready());
     }
 
     #[test]

@@ -310,7 +310,7 @@ impl<'a> Exchange<'a> {
             length,
         }));
         // The first piece goes once the guest has written the head and asks for it.
-        io.pipe().delivered();
+        io.pipe().delivered(!bytes.is_empty());
         let stream_until = self.stream_until();
         self.deadline.set(stream_until.unwrap_or_else(far_future));
         let ahead_len = bytes.len();
@@ -334,7 +334,9 @@ impl<'a> Exchange<'a> {
             .and_then(|duration| Instant::now().checked_add(duration))
     }
 
-    /// Reads ahead up to a piece, and hands the guest the next piece when it took the last.
+    /// Reads ahead up to a piece, hands the guest the next piece when it took the last, and
+    /// reads ahead again: the plugin's channel is always either polled (its waker set) or
+    /// holding a piece the guest's next ask wakes this call for.
     fn stream(&mut self, cx: &mut Context<'_>) {
         let Side::Streaming {
             body,
@@ -348,29 +350,13 @@ impl<'a> Exchange<'a> {
         let Some(io) = self.io else {
             return;
         };
-        while *ahead_len < RESPONSE_PIECE
-            && let Some(reading) = body
+        read_ahead(cx, body, ahead, ahead_len, broke);
+        if *ahead_len > 0
+            && let Some(room) = io.pipe().may_deliver()
         {
-            match Pin::new(reading).poll_frame(cx) {
-                Poll::Ready(Some(Ok(frame))) => {
-                    if let Ok(data) = frame.into_data()
-                        && !data.is_empty()
-                    {
-                        *ahead_len += data.len();
-                        ahead.push_back(data);
-                    }
-                }
-                Poll::Ready(Some(Err(error))) => {
-                    *broke = Some(format!("the response body failed: {error}"));
-                    *body = None;
-                }
-                Poll::Ready(None) => *body = None,
-                Poll::Pending => break,
-            }
-        }
-        if *ahead_len > 0 && io.pipe().may_deliver() {
-            let piece = take_piece(ahead, ahead_len);
-            io.pipe().delivered();
+            let piece = take_piece(ahead, ahead_len, room);
+            read_ahead(cx, body, ahead, ahead_len, broke);
+            io.pipe().delivered(*ahead_len > 0);
             io.emit(CallEvent::Body(piece));
         }
     }
@@ -414,6 +400,36 @@ impl<'a> Exchange<'a> {
     /// The stream's deadline, as set when its head went out.
     fn deadline_of_stream(&self) -> Option<Instant> {
         self.limits.stream_for.map(|_| self.deadline.get())
+    }
+}
+
+/// Reads the plugin's body until a piece is ahead, it has nothing more now, or it ended.
+fn read_ahead(
+    cx: &mut Context<'_>,
+    body: &mut Option<HyperOutgoingBody>,
+    ahead: &mut VecDeque<Bytes>,
+    ahead_len: &mut usize,
+    broke: &mut Option<String>,
+) {
+    while *ahead_len < RESPONSE_PIECE
+        && let Some(reading) = body
+    {
+        match Pin::new(reading).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data()
+                    && !data.is_empty()
+                {
+                    *ahead_len += data.len();
+                    ahead.push_back(data);
+                }
+            }
+            Poll::Ready(Some(Err(error))) => {
+                *broke = Some(format!("the response body failed: {error}"));
+                *body = None;
+            }
+            Poll::Ready(None) => *body = None,
+            Poll::Pending => break,
+        }
     }
 }
 

@@ -62,6 +62,7 @@ impl HostState {
     pub(super) fn begin_call(&mut self) {
         self.call_started = Instant::now();
         self.plugin_time = Duration::ZERO;
+        self.plugins.new_turn();
     }
 
     /// The lent imports, counting the crossing.
@@ -141,9 +142,9 @@ impl server_wit::eddy::http::plugins::Host for HostState {
         self.plugins.finish_body(call, complete);
     }
 
-    fn more_body(&mut self, call: u64) {
+    fn more_body(&mut self, call: u64, room: u32) {
         self.crossings.import_calls += 1;
-        self.plugins.more_body(call);
+        self.plugins.more_body(call, room);
     }
 
     fn cancel(&mut self, call: u64) {

@@ -39,7 +39,7 @@ mod wasi_http;
 mod wasi_response;
 mod wit;
 
-pub use backoff::{DISTINCT_FAILURES, MAX_PLUGIN_BACKOFF};
+pub use backoff::MAX_PLUGIN_BACKOFF;
 pub use cache::{default_cache_dir, set_cache_dir};
 pub use call::Answer;
 pub use calls::CallId;

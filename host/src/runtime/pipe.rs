@@ -50,6 +50,8 @@ struct Shared {
     reader: Option<Waker>,
     /// A response piece was delivered and the guest has not asked for the next.
     piece_out: bool,
+    /// The largest next piece the guest has room for.
+    room: usize,
     /// The call has a piece ready and waits for the guest to ask: only then does `more`
     /// wake it (a stream whose plugin has nothing new needs no turn).
     piece_held: bool,
@@ -69,7 +71,11 @@ impl Pipe {
     /// A pipe whose call is woken with `call` when the guest's side changes something.
     pub fn new(call: Waker) -> Self {
         let pipe = Self::default();
-        pipe.lock().call = Some(call);
+        {
+            let mut shared = pipe.lock();
+            shared.call = Some(call);
+            shared.room = RESPONSE_PIECE;
+        }
         pipe
     }
 
@@ -135,23 +141,27 @@ impl Pipe {
         std::mem::take(&mut self.lock().window_due)
     }
 
-    /// Whether the guest has taken the last response piece, so the next may go; when not,
-    /// the call is woken once the guest asks.
-    pub fn may_deliver(&self) -> bool {
+    /// How large the next response piece may be, once the guest has taken the last; when
+    /// it has not, `None`, and the call is woken once the guest asks.
+    pub fn may_deliver(&self) -> Option<usize> {
         let mut shared = self.lock();
         shared.piece_held = shared.piece_out;
-        !shared.piece_out
+        (!shared.piece_out).then_some(shared.room.max(1))
     }
 
-    /// A response piece is out: nothing more until the guest asks.
-    pub fn delivered(&self) {
-        self.lock().piece_out = true;
+    /// A response piece (or the head) is out: nothing more until the guest asks. With
+    /// `more_held`, the call holds the next piece already, and the guest's ask wakes it.
+    pub fn delivered(&self, more_held: bool) {
+        let mut shared = self.lock();
+        shared.piece_out = true;
+        shared.piece_held = more_held;
     }
 
-    /// The guest asks for the next response piece.
-    pub fn more(&self) {
+    /// The guest asks for the next response piece, of at most `room` bytes.
+    pub fn more(&self, room: usize) {
         let mut shared = self.lock();
         shared.piece_out = false;
+        shared.room = room.clamp(1, RESPONSE_PIECE);
         if std::mem::take(&mut shared.piece_held)
             && let Some(call) = &shared.call
         {
@@ -279,18 +289,30 @@ mod tests {
     fn one_response_piece_is_out_at_a_time() {
         let call = Arc::new(Count::default());
         let pipe = Pipe::new(Waker::from(call.clone()));
-        assert!(pipe.may_deliver());
-        pipe.delivered();
-        pipe.more();
+        assert_eq!(pipe.may_deliver(), Some(RESPONSE_PIECE));
+        pipe.delivered(false);
+        pipe.more(100);
         assert_eq!(call.0.load(Ordering::SeqCst), 0, "nothing was held back");
-        pipe.delivered();
-        assert!(!pipe.may_deliver());
-        pipe.more();
-        assert!(pipe.may_deliver());
+        assert_eq!(
+            pipe.may_deliver(),
+            Some(100),
+            "as large as the guest has room for"
+        );
+        pipe.delivered(false);
+        assert_eq!(pipe.may_deliver(), None);
+        pipe.more(usize::MAX);
+        assert_eq!(pipe.may_deliver(), Some(RESPONSE_PIECE), "capped");
         assert_eq!(
             call.0.load(Ordering::SeqCst),
             1,
             "a held piece wakes the call"
+        );
+        pipe.delivered(true);
+        pipe.more(10);
+        assert_eq!(
+            call.0.load(Ordering::SeqCst),
+            2,
+            "so does one held when delivering"
         );
     }
 }

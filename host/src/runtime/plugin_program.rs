@@ -255,6 +255,8 @@ impl PluginProgram {
             Pre::WasiHttp(pre) => pre.engine(),
         };
         let mut store = Store::new(engine, state);
+        // Requests the plugin's start-up code sends are bounded by the call's deadline too.
+        store.data_mut().hooks.set_deadline(deadline);
         store.limiter(|state| &mut state.limiter);
         // Every tick, a plugin that computes gives its worker back for a turn of the loop;
         // past its deadline it is interrupted.

@@ -13,12 +13,13 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::Waker;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Wake, Waker};
 use std::time::{Duration, Instant};
 
 use super::call::{Answer, CallSetup, call};
 use super::call_io::{CallIo, Outbox};
-use super::calls::{CallId, Calls, block_on};
+use super::calls::{CallId, Calls, POLL_BUDGET, block_on};
 use super::handler_table::HandlerTable;
 use super::pipe::Pipe;
 use super::plugin_program::PluginSettings;
@@ -35,7 +36,8 @@ pub enum Started {
     Pending(CallId),
 }
 
-/// How often idle instances are looked at for shrinking.
+/// How often idle instances are looked at for shrinking, and a reloaded handler table for
+/// retiring the old pools, when no request comes.
 const SHRINK_EVERY: Duration = Duration::from_secs(5);
 
 /// The plugins of one worker.
@@ -51,7 +53,75 @@ pub struct Plugins {
     outbox: Outbox,
     /// The pipes of waiting calls, for the guest's body imports.
     pipes: HashMap<CallId, Pipe>,
-    last_shrink: Instant,
+    /// Time spent polling calls inside `start` during the current call into the guest: past
+    /// [`POLL_BUDGET`], new calls wait for the next turn.
+    spent: Duration,
+    /// Wakes the loop now and then to shrink idle pools and follow a reloaded table, even
+    /// when no request comes.
+    housekeeping: Housekeeping,
+}
+
+/// A timer on the io runtime that gives the loop a turn every [`SHRINK_EVERY`].
+struct Housekeeping {
+    wake: Arc<HousekeepingWake>,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+/// Marks the housekeeping due and wakes the loop.
+struct HousekeepingWake {
+    due: AtomicBool,
+    loop_waker: Waker,
+}
+
+impl Wake for HousekeepingWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.due.store(true, Ordering::Release);
+        self.loop_waker.wake_by_ref();
+    }
+}
+
+impl Housekeeping {
+    fn new(loop_waker: Waker) -> Self {
+        let mut housekeeping = Self {
+            wake: Arc::new(HousekeepingWake {
+                due: AtomicBool::new(false),
+                loop_waker,
+            }),
+            sleep: Box::pin(tokio::time::sleep(SHRINK_EVERY)),
+        };
+        housekeeping.arm();
+        housekeeping
+    }
+
+    /// Registers the timer's waker.
+    fn arm(&mut self) {
+        let waker = Waker::from(self.wake.clone());
+        let _ = self
+            .sleep
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(&waker));
+    }
+
+    /// Whether the loop must turn for the housekeeping.
+    fn is_due(&self) -> bool {
+        self.wake.due.load(Ordering::Acquire)
+    }
+
+    /// Takes the housekeeping when it is due, and arms the next.
+    fn take(&mut self) -> bool {
+        if !self.wake.due.swap(false, Ordering::AcqRel) {
+            return false;
+        }
+        self.sleep
+            .as_mut()
+            .reset(tokio::time::Instant::now() + SHRINK_EVERY);
+        self.arm();
+        true
+    }
 }
 
 impl Plugins {
@@ -60,15 +130,18 @@ impl Plugins {
     pub fn new(table: &Arc<HandlerTable>, settings: &PluginSettings, loop_waker: Waker) -> Self {
         let settings = Rc::new(settings.clone());
         let (generation, programs) = table.current();
+        let housekeeping = Housekeeping::new(loop_waker.clone());
+        let calls = Calls::new(loop_waker);
         Self {
             pools: pools(&programs, &settings),
             settings,
             table: table.clone(),
             generation,
-            calls: Calls::new(loop_waker),
+            calls,
             outbox: Outbox::default(),
             pipes: HashMap::new(),
-            last_shrink: Instant::now(),
+            spent: Duration::ZERO,
+            housekeeping,
         }
     }
 
@@ -103,7 +176,6 @@ impl Plugins {
         server_name: Option<String>,
         streamed_body: bool,
     ) -> Started {
-        self.shrink_now_and_then();
         let Some(pool) = self.route(&request.path) else {
             return Started::Ready(None);
         };
@@ -122,10 +194,17 @@ impl Plugins {
             io: Some(CallIo::new(id, self.outbox.clone(), pipe.clone())),
             body: streamed_body.then(|| pipe.body()),
         };
-        match self
-            .calls
-            .start(reserved, Box::pin(call(pool, request, setup)))
-        {
+        let future = Box::pin(call(pool, request, setup));
+        if self.spent >= POLL_BUDGET {
+            // This turn has computed enough: the sockets first, this call next turn.
+            let id = self.calls.start_later(reserved, future);
+            self.pipes.insert(id, pipe);
+            return Started::Pending(id);
+        }
+        let started = Instant::now();
+        let outcome = self.calls.start(reserved, future);
+        self.spent += started.elapsed();
+        match outcome {
             Ok(Some(answer)) => Started::Ready(Some(answer)),
             // Streamed already: its events are in the outbox for the next delivery.
             Ok(None) => Started::Pending(id),
@@ -156,10 +235,10 @@ impl Plugins {
         }
     }
 
-    /// The guest took the last response piece of call `call`.
-    pub fn more_body(&mut self, call: CallId) {
+    /// The guest took the last response piece of call `call` and has room for `room` bytes.
+    pub fn more_body(&mut self, call: CallId, room: u32) {
         if let Some(pipe) = self.pipes.get(&call) {
-            pipe.more();
+            pipe.more(usize::try_from(room).unwrap_or(usize::MAX));
         }
     }
 
@@ -210,27 +289,29 @@ impl Plugins {
             }
         }
         self.outbox.drain_into(updates);
-        self.shrink_now_and_then();
+        if self.housekeeping.take() {
+            self.follow_table();
+            let now = Instant::now();
+            for pool in &self.pools {
+                pool.shrink(now);
+            }
+        }
     }
 
-    /// Whether a waiting call was woken, or said something the guest has not heard yet.
+    /// A new call into the guest begins: the time for first polls starts over.
+    pub fn new_turn(&mut self) {
+        self.spent = Duration::ZERO;
+    }
+
+    /// Whether a waiting call was woken, or said something the guest has not heard yet (or
+    /// the housekeeping is due).
     pub fn has_ready(&self) -> bool {
-        self.calls.has_ready() || !self.outbox.is_empty()
+        self.calls.has_ready() || !self.outbox.is_empty() || self.housekeeping.is_due()
     }
 
     /// How many calls wait.
     pub fn waiting(&self) -> usize {
         self.calls.len()
-    }
-
-    fn shrink_now_and_then(&mut self) {
-        let now = Instant::now();
-        if now.duration_since(self.last_shrink) >= SHRINK_EVERY {
-            self.last_shrink = now;
-            for pool in &self.pools {
-                pool.shrink(now);
-            }
-        }
     }
 }
 

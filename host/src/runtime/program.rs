@@ -70,8 +70,19 @@ impl Program {
         let instance_pre = linker
             .instantiate_pre(component)
             .map_err(|e| anyhow!("{name} needs something eddy does not offer: {e}"))?;
-        // A guest without the export waits for its plugins (`plugins.dispatch`, `call`).
-        let results = AsyncServerIndices::new(&instance_pre).ok();
+        // A guest without the export waits for its plugins (`plugins.dispatch`, `call`); one
+        // that has it with other types would never hear of a call that waits.
+        let has_results = component
+            .component_type()
+            .exports(engine)
+            .any(|(export, _)| export.starts_with("eddy:http/plugin-results@"));
+        let results = match AsyncServerIndices::new(&instance_pre) {
+            Ok(indices) => Some(indices),
+            Err(error) if has_results => bail!(
+                "{name} exports eddy:http/plugin-results, but not as this host speaks it: {error}"
+            ),
+            Err(_) => None,
+        };
         let pre = IoGuestPre::new(instance_pre)
             .map_err(|e| anyhow!("{name} does not export eddy's world: {e}"))?;
         Ok(Self { pre, results })

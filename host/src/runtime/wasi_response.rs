@@ -13,9 +13,9 @@ use super::server_wit::eddy::http::types::Response;
 /// and manages the connection itself.
 pub const FRAMING_HEADERS: &[&str] = &["content-length", "transfer-encoding", "connection"];
 
-/// Takes up to [`RESPONSE_PIECE`] bytes from the front of `ahead`.
-pub fn take_piece(ahead: &mut VecDeque<Bytes>, ahead_len: &mut usize) -> Vec<u8> {
-    let size = (*ahead_len).min(RESPONSE_PIECE);
+/// Takes up to `room` bytes (at most [`RESPONSE_PIECE`]) from the front of `ahead`.
+pub fn take_piece(ahead: &mut VecDeque<Bytes>, ahead_len: &mut usize, room: usize) -> Vec<u8> {
+    let size = (*ahead_len).min(room).min(RESPONSE_PIECE);
     let mut piece = Vec::with_capacity(size);
     while piece.len() < size
         && let Some(front) = ahead.front_mut()
@@ -69,11 +69,16 @@ mod tests {
             Bytes::from(vec![7u8; RESPONSE_PIECE]),
         ]);
         let mut len = 3 + RESPONSE_PIECE;
-        let first = take_piece(&mut ahead, &mut len);
+        let first = take_piece(&mut ahead, &mut len, usize::MAX);
         assert_eq!(first.len(), RESPONSE_PIECE);
         assert_eq!(&first[..3], b"abc");
         assert_eq!(len, 3);
-        assert_eq!(take_piece(&mut ahead, &mut len), vec![7u8; 3]);
+        assert_eq!(
+            take_piece(&mut ahead, &mut len, 2),
+            vec![7u8; 2],
+            "as much as there is room for"
+        );
+        assert_eq!(take_piece(&mut ahead, &mut len, 2), vec![7u8; 1]);
         assert_eq!((len, ahead.len()), (0, 0));
     }
 }

@@ -104,19 +104,22 @@ impl Upstreams {
         let deadline = Instant::from_std(timeouts.deadline);
         let key: Key = (target.https, target.host.clone(), target.port);
         let request = origin_form(request);
+        let first_byte = |from: Instant| (from + timeouts.first_byte).min(deadline);
         let (mut sender, request) = match self.idle.take(&key) {
-            Some(mut kept) => match kept.try_send_request(request).await {
-                Ok(response) => return Ok(self.kept(key, kept, response, timeouts)),
-                // The connection closed before the request went out: send it on a new one.
-                Err(mut failed) => match failed.take_message() {
-                    Some(request) => (self.open(&target, timeouts).await?, request),
-                    None => return Err(Error::from(failed.into_error())),
-                },
-            },
+            Some(mut kept) => {
+                match timeout_at(first_byte(Instant::now()), kept.try_send_request(request)).await {
+                    Err(_) => return Err(Error::ConnectionReadTimeout),
+                    Ok(Ok(response)) => return Ok(self.kept(key, kept, response, timeouts)),
+                    // The connection closed before the request went out: send it on a new one.
+                    Ok(Err(mut failed)) => match failed.take_message() {
+                        Some(request) => (self.open(&target, timeouts).await?, request),
+                        None => return Err(Error::from(failed.into_error())),
+                    },
+                }
+            }
             None => (self.open(&target, timeouts).await?, request),
         };
-        let first_byte = (Instant::now() + timeouts.first_byte).min(deadline);
-        let response = timeout_at(first_byte, sender.send_request(request))
+        let response = timeout_at(first_byte(Instant::now()), sender.send_request(request))
             .await
             .map_err(|_| Error::ConnectionReadTimeout)?
             .map_err(Error::from)?;
@@ -135,7 +138,7 @@ impl Upstreams {
             None
         };
         let until = (Instant::now() + timeouts.connect).min(Instant::from_std(timeouts.deadline));
-        timeout_at(until, connect(&target.addresses, &target.host, tls))
+        timeout_at(until, connect(&target.addresses, &target.host, tls, until))
             .await
             .map_err(|_| Error::ConnectionTimeout)?
     }

@@ -29,8 +29,9 @@ pub async fn connect(
     addresses: &[SocketAddr],
     host: &str,
     tls: Option<Arc<ClientConfig>>,
+    until: tokio::time::Instant,
 ) -> Result<SendRequest<WasiBody>, Error> {
-    let tcp = tcp(addresses).await?;
+    let tcp = tcp(addresses, until).await?;
     let _ = tcp.set_nodelay(true);
     let stream: Box<dyn Stream> = match tls {
         None => Box::new(tcp),
@@ -55,19 +56,30 @@ pub async fn connect(
     Ok(sender)
 }
 
-/// TCP to each address in turn.
-async fn tcp(addresses: &[SocketAddr]) -> Result<TcpStream, Error> {
+/// TCP to each address in turn, each given an equal share of the time left before `until`,
+/// so an address that drops packets (an unreachable IPv6 address of a name that has IPv4
+/// ones too) cannot spend the whole connect timeout.
+async fn tcp(addresses: &[SocketAddr], until: tokio::time::Instant) -> Result<TcpStream, Error> {
     let mut last = None;
-    for address in addresses {
-        match TcpStream::connect(address).await {
-            Ok(stream) => return Ok(stream),
-            Err(error) => last = Some(error),
+    for (index, address) in addresses.iter().enumerate() {
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        let share = left / u32::try_from(addresses.len() - index).unwrap_or(u32::MAX);
+        match tokio::time::timeout(share, TcpStream::connect(address)).await {
+            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Err(error)) => last = Some(error),
+            Err(_) => {
+                last = Some(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("{address} did not answer"),
+                ));
+            }
         }
     }
     Err(match last {
         Some(error) if error.kind() == std::io::ErrorKind::ConnectionRefused => {
             Error::ConnectionRefused
         }
+        Some(error) if error.kind() == std::io::ErrorKind::TimedOut => Error::ConnectionTimeout,
         Some(error) => Error::Connect(error),
         None => Error::DestinationNotFound,
     })

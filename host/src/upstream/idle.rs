@@ -37,8 +37,9 @@ impl Idle {
     /// The most recently idle live connection to `key`, if one is kept.
     pub fn take(&self, key: &Key) -> Option<SendRequest<WasiBody>> {
         let mut map = self.lock();
-        let entries = map.get_mut(key)?;
         let now = Instant::now();
+        Self::expire(&mut map, now);
+        let entries = map.get_mut(key)?;
         let mut found = None;
         while let Some(entry) = entries.pop() {
             if now.duration_since(entry.since) < IDLE_TIMEOUT
@@ -59,15 +60,20 @@ impl Idle {
     pub fn put(&self, key: Key, sender: SendRequest<WasiBody>) {
         let mut map = self.lock();
         let now = Instant::now();
-        map.retain(|_, entries| {
-            entries.retain(|entry| now.duration_since(entry.since) < IDLE_TIMEOUT);
-            !entries.is_empty()
-        });
+        Self::expire(&mut map, now);
         let total: usize = map.values().map(Vec::len).sum();
         let entries = map.entry(key).or_default();
         if total < MAX_IDLE && entries.len() < MAX_IDLE_PER_UPSTREAM {
             entries.push(Entry { sender, since: now });
         }
+    }
+
+    /// Closes the connections idle for [`IDLE_TIMEOUT`] or more.
+    fn expire(map: &mut HashMap<Key, Vec<Entry>>, now: Instant) {
+        map.retain(|_, entries| {
+            entries.retain(|entry| now.duration_since(entry.since) < IDLE_TIMEOUT);
+            !entries.is_empty()
+        });
     }
 
     /// How many connections are kept (for tests).
