@@ -18,6 +18,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("hello", "hello"),
     ("inspect", "inspect"),
     ("router", "router"),
+    ("streaming-proxy", "streaming-proxy"),
     ("probe", "probe"),
     ("faulty", "faulty"),
     ("streamer", "streamer"),

@@ -303,3 +303,91 @@ fn bytes_written_before_set_are_delivered_up_to_the_write_buffer_and_no_further(
         "a bystander took {slowest:?}"
     );
 }
+
+/// An upstream that answers `/slow` with a body in three pieces 300 ms apart and `/fast` at
+/// once, each over HTTP/1.0 with the connection's close ending the body.
+fn piecemeal_upstream() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("address");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                let slow = head.starts_with(b"GET /slow ");
+                let _ = stream.write_all(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n");
+                for piece in ["one ", "two ", "three"] {
+                    let _ = stream.write_all(piece.as_bytes());
+                    if slow {
+                        std::thread::sleep(Duration::from_millis(300));
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_handler_in_the_guest_streams_its_upstreams_body_as_it_arrives() {
+    let _serial = serial();
+    let upstream = piecemeal_upstream();
+    let allowed = upstream.to_string();
+    let server = Eddy::serve_guest(
+        util::Guest::Component("streaming-proxy"),
+        &[
+            "--workers",
+            "1",
+            "--allow-connect",
+            &allowed,
+            "--",
+            "--upstream",
+            &allowed,
+        ],
+    );
+    let started = Instant::now();
+    let mut slow = server.connect();
+    slow.write_all(&get("/slow")).expect("write");
+    // The first piece arrives long before the upstream is done.
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("one ") {
+        let n = slow.read(&mut buf).expect("read");
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let first_piece = started.elapsed();
+    assert!(
+        first_piece < Duration::from_millis(250),
+        "the first piece took {first_piece:?}"
+    );
+    // Another request is answered meanwhile, whole.
+    let mut fast = server.connect();
+    fast.write_all(&get("/fast")).expect("write");
+    let quick = String::from_utf8_lossy(&util::read_to_close(&mut fast)).into_owned();
+    assert!(
+        quick.starts_with("HTTP/1.1 200")
+            && quick.contains("three")
+            && quick.ends_with("0\r\n\r\n"),
+        "{quick}"
+    );
+    assert!(started.elapsed() < Duration::from_millis(550));
+    // The rest follows, chunked, and the response ends properly.
+    loop {
+        let n = slow.read(&mut buf).expect("read");
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&seen);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("Transfer-Encoding: chunked"), "{text}");
+    for piece in ["one ", "two ", "three", "\r\n0\r\n\r\n"] {
+        assert!(text.contains(piece), "{piece:?} missing from {text}");
+    }
+}
