@@ -140,8 +140,7 @@ fn main(args: Vec<String>) -> Result<(), String> {
     if upstream.is_empty() {
         return Err("--upstream HOST:PORT is required (see --help)".into());
     }
-    serve_http_streaming(Proxy { upstream });
-    Ok(())
+    serve_http_streaming(Proxy { upstream })
 }
 
 eddy_guest::export!(main);
