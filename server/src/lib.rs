@@ -151,15 +151,6 @@ const PIECE: usize = 1024 * 1024;
 /// The room a streamed response asks for first.
 const FIRST_ROOM: usize = 16 * 1024;
 
-/// Whether a request head announces a body.
-fn has_body(head: &RequestHead) -> bool {
-    head.headers.contains("Transfer-Encoding")
-        || head
-            .headers
-            .get_str("Content-Length")
-            .is_some_and(|length| length.trim() != "0")
-}
-
 /// Runs `first` to its end while also running `second` (until it ends, or `first` does).
 async fn alongside(first: impl Future<Output = ()>, second: impl Future<Output = ()>) {
     let mut first = pin!(first);
@@ -175,10 +166,11 @@ async fn alongside(first: impl Future<Output = ()>, second: impl Future<Output =
 }
 
 impl StreamingHandler for Plugins {
-    /// A request with a body for a plugin that reads it as a stream (`wasi:http`) is started
-    /// before its body arrives; the body then takes no share of the body budget.
+    /// A request with a body (only those are asked) for a plugin that reads it as a stream
+    /// (`wasi:http`) is started before its body arrives; the body then takes no share of the
+    /// body budget.
     fn streams_body(&self, head: &RequestHead) -> bool {
-        has_body(head) && bindings::streams_body(split_uri(&head.uri).0)
+        bindings::streams_body(split_uri(&head.uri).0)
     }
 
     async fn respond<'a>(&'a self, request: Request, response: ResponseWriter<'a>) {

@@ -21,7 +21,8 @@ pub trait StreamingHandler: 'static {
     /// Whether `respond` reads the body of requests like `head` itself, piece by piece, with
     /// [`ResponseWriter::read_body`] (Tornado's `@stream_request_body`): the request then comes
     /// as soon as its head is in, with an empty `body`, and the body takes no share of the
-    /// worker's body budget. What the handler leaves unread is discarded. No by default.
+    /// worker's body budget. What the handler leaves unread is discarded. Asked only for
+    /// requests that have a body; no by default.
     fn streams_body(&self, head: &RequestHead) -> bool {
         let _ = head;
         false

@@ -53,7 +53,6 @@ enum Failure {
 pub async fn call(pool: Rc<Pool>, request: Request, setup: CallSetup) -> Option<Answer> {
     let started = Instant::now();
     let settings = pool.settings();
-    let deadline = started + settings.timeout;
     let queue_deadline = started + settings.queue_timeout.min(settings.timeout);
     let mut lease = match pool.acquire(queue_deadline).await {
         Ok(lease) => lease,
@@ -67,11 +66,10 @@ pub async fn call(pool: Rc<Pool>, request: Request, setup: CallSetup) -> Option<
         setup.server_name,
         setup.body,
         io,
-        deadline,
+        started,
     )
     .await;
     drop(lease);
-    let now = Instant::now();
     let failure = match outcome {
         Ok(Outcome::Whole(response)) => {
             pool.with_health(|health, _| health.succeeded());
@@ -79,7 +77,7 @@ pub async fn call(pool: Rc<Pool>, request: Request, setup: CallSetup) -> Option<
                 // A large body goes in pieces the guest asks for, with its length: the guest
                 // never holds more than a piece of it.
                 Some(io) if response.body.len() > WHOLE_ANSWER => {
-                    send_in_pieces(io, response).await;
+                    Box::pin(send_in_pieces(io, response)).await;
                     None
                 }
                 _ => Some(Ok(response)),
@@ -91,6 +89,7 @@ pub async fn call(pool: Rc<Pool>, request: Request, setup: CallSetup) -> Option<
         }
         Err(failure) => failure,
     };
+    let now = Instant::now();
     let answer = match failure {
         Failure::Instantiation(reason) => {
             let message = format!("instantiating {} failed: {reason}", pool.program().name());
@@ -158,18 +157,19 @@ async fn run(
     server_name: Option<String>,
     body: Option<GuestBody>,
     io: Option<&CallIo>,
-    deadline: Instant,
+    started: Instant,
 ) -> Result<Outcome, Failure> {
+    let deadline = started + pool.settings().timeout;
     let timed_out = || timed_out(pool, deadline);
     let mut live = match lease.take() {
         Some(live) => live,
-        None => within(deadline, pool.instantiate(deadline))
+        // Boxed: instantiation's state is large and rarely needed (an idle instance is there).
+        None => within(deadline, Box::pin(pool.instantiate(deadline)))
             .await
             .ok_or_else(timed_out)?
             .map_err(|error| Failure::Instantiation(error.to_string()))?,
     };
     live.prepare(deadline, server_name);
-    let started = Instant::now();
     let result = invoke(&mut live, pool, request, body, io, deadline).await;
     live.store.data_mut().server_name = None;
     match result {
@@ -238,7 +238,16 @@ async fn invoke(
                 stream_for: settings.max_stream_duration,
                 after_end: settings.timeout,
             };
-            wasi_http::call(&mut live.store, proxy, request, body, io, limits).await
+            // Boxed: its state is large, and the `eddy:http` path should not carry it.
+            Box::pin(wasi_http::call(
+                &mut live.store,
+                proxy,
+                request,
+                body,
+                io,
+                limits,
+            ))
+            .await
         }
     }
 }

@@ -2,8 +2,10 @@
 //! of every call of a worker go into one outbox, in order, and reach the guest in one
 //! `plugin-results.deliver` call per loop turn.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
+use std::task::Waker;
 
 use super::calls::CallId;
 use super::pipe::Pipe;
@@ -30,22 +32,32 @@ impl Outbox {
     }
 }
 
+/// The pipes of a worker's calls, by call: the guest's body imports find them here.
+pub type Pipes = Rc<RefCell<HashMap<CallId, Pipe>>>;
+
 /// One call's side of the outbox and of its pipe.
 pub struct CallIo {
     id: CallId,
     outbox: Outbox,
-    pipe: Pipe,
+    /// The call's pipe, made when first needed (most calls answer whole and need none) and
+    /// registered in `pipes` then.
+    pipe: OnceCell<Pipe>,
+    pipes: Pipes,
+    waker: Waker,
     head_sent: Cell<bool>,
     ended: Cell<bool>,
 }
 
 impl CallIo {
-    /// The events and pipe of call `id`.
-    pub fn new(id: CallId, outbox: Outbox, pipe: Pipe) -> Self {
+    /// The events of call `id`, woken by `waker`; its pipe, once made, is registered in
+    /// `pipes`.
+    pub fn new(id: CallId, outbox: Outbox, pipes: Pipes, waker: Waker) -> Self {
         Self {
             id,
             outbox,
-            pipe,
+            pipe: OnceCell::new(),
+            pipes,
+            waker,
             head_sent: Cell::new(false),
             ended: Cell::new(false),
         }
@@ -72,8 +84,17 @@ impl CallIo {
         self.ended.get()
     }
 
-    /// The call's pipe.
+    /// The call's pipe (made and registered now if it was not yet).
     pub fn pipe(&self) -> &Pipe {
-        &self.pipe
+        self.pipe.get_or_init(|| {
+            let pipe = Pipe::new(self.waker.clone());
+            self.pipes.borrow_mut().insert(self.id, pipe.clone());
+            pipe
+        })
+    }
+
+    /// Whether the call has a pipe yet.
+    pub fn has_pipe(&self) -> bool {
+        self.pipe.get().is_some()
     }
 }

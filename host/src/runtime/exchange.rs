@@ -135,7 +135,10 @@ impl<'a> Exchange<'a> {
         if self.head_by.is_some() {
             return;
         }
-        let body_done = self.io.map_or(Ok(None), |io| io.pipe().body_done_at());
+        let body_done = match self.io {
+            Some(io) if io.has_pipe() => io.pipe().body_done_at(),
+            _ => Ok(None),
+        };
         self.head_by = match body_done {
             Ok(None) => Some(self.limits.head_by),
             Ok(Some(at)) => {
@@ -162,6 +165,7 @@ impl<'a> Exchange<'a> {
         }
         self.just_yielded = self.yielded.swap(false, Ordering::Relaxed) && !self.returned;
         if let Some(io) = self.io
+            && io.has_pipe()
             && io.pipe().take_window()
         {
             io.emit(CallEvent::Window);

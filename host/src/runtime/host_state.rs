@@ -173,7 +173,9 @@ impl HostState {
         } else {
             WitStarted::Ready(self.plugins.dispatch_waiting(request, server_name))
         };
-        self.plugin_time += started.elapsed();
+        let elapsed = started.elapsed();
+        self.plugin_time += elapsed;
+        self.plugins.spent(elapsed);
         outcome
     }
 }

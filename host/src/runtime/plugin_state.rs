@@ -1,8 +1,8 @@
 //! What a plugin's `Store` holds, and the WASI and `wasi:http` views wasmtime reads it by.
 
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi_config::WasiConfigVariables;
@@ -33,27 +33,37 @@ pub struct PluginState {
 }
 
 /// A deadline shared by a call's future, which moves it when the response starts to stream,
-/// and the Store's epoch callback, which reads it at every tick.
+/// and the Store's epoch callback, which reads it at every tick: nanoseconds after a fixed
+/// origin, in an atomic.
 #[derive(Clone, Debug)]
-pub struct Deadline(Arc<Mutex<Instant>>);
+pub struct Deadline(Arc<AtomicU64>);
+
+/// The origin deadlines are counted from.
+fn origin() -> Instant {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
 
 impl Deadline {
     /// A deadline at `at`.
     pub fn new(at: Instant) -> Self {
-        Self(Arc::new(Mutex::new(at)))
+        let deadline = Self(Arc::default());
+        deadline.set(at);
+        deadline
     }
 
     /// When it is.
     pub fn get(&self) -> Instant {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        origin() + Duration::from_nanos(self.0.load(Ordering::Relaxed))
     }
 
     /// Moves it to `at`.
     pub fn set(&self, at: Instant) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = at;
+        let nanos = at.saturating_duration_since(origin()).as_nanos();
+        self.0
+            .store(u64::try_from(nanos).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 }
-
 impl wasmtime_wasi::WasiView for PluginState {
     fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
         wasmtime_wasi::WasiCtxView {

@@ -10,7 +10,6 @@
 //! A trap poisons only that call's Store: the request gets a 500 and the instance is dropped
 //! (see [`backoff`](super::backoff) for when a plugin rests).
 
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,10 +17,9 @@ use std::task::{Wake, Waker};
 use std::time::{Duration, Instant};
 
 use super::call::{Answer, CallSetup, call};
-use super::call_io::{CallIo, Outbox};
+use super::call_io::{CallIo, Outbox, Pipes};
 use super::calls::{CallId, Calls, POLL_BUDGET, block_on};
 use super::handler_table::HandlerTable;
-use super::pipe::Pipe;
 use super::plugin_program::PluginSettings;
 use super::pool::Pool;
 use super::server_wit::eddy::http::plugins::PluginError;
@@ -51,8 +49,8 @@ pub struct Plugins {
     calls: Calls<Option<Answer>>,
     /// What waiting calls said since the guest last heard.
     outbox: Outbox,
-    /// The pipes of waiting calls, for the guest's body imports.
-    pipes: HashMap<CallId, Pipe>,
+    /// The pipes of calls that have one, for the guest's body imports.
+    pipes: Pipes,
     /// Time spent polling calls inside `start` during the current call into the guest: past
     /// [`POLL_BUDGET`], new calls wait for the next turn.
     spent: Duration,
@@ -139,7 +137,7 @@ impl Plugins {
             generation,
             calls,
             outbox: Outbox::default(),
-            pipes: HashMap::new(),
+            pipes: Pipes::default(),
             spent: Duration::ZERO,
             housekeeping,
         }
@@ -188,30 +186,34 @@ impl Plugins {
         }
         let reserved = self.calls.reserve();
         let id = reserved.id();
-        let pipe = Pipe::new(reserved.waker());
+        let io = CallIo::new(
+            id,
+            self.outbox.clone(),
+            self.pipes.clone(),
+            reserved.waker(),
+        );
+        let body = streamed_body.then(|| io.pipe().body());
         let setup = CallSetup {
             server_name,
-            io: Some(CallIo::new(id, self.outbox.clone(), pipe.clone())),
-            body: streamed_body.then(|| pipe.body()),
+            io: Some(io),
+            body,
         };
         let future = Box::pin(call(pool, request, setup));
         if self.spent >= POLL_BUDGET {
             // This turn has computed enough: the sockets first, this call next turn.
-            let id = self.calls.start_later(reserved, future);
-            self.pipes.insert(id, pipe);
-            return Started::Pending(id);
+            return Started::Pending(self.calls.start_later(reserved, future));
         }
-        let started = Instant::now();
-        let outcome = self.calls.start(reserved, future);
-        self.spent += started.elapsed();
-        match outcome {
-            Ok(Some(answer)) => Started::Ready(Some(answer)),
+        match self.calls.start(reserved, future) {
+            Ok(Some(answer)) => {
+                self.pipes.borrow_mut().remove(&id);
+                Started::Ready(Some(answer))
+            }
             // Streamed already: its events are in the outbox for the next delivery.
-            Ok(None) => Started::Pending(id),
-            Err(id) => {
-                self.pipes.insert(id, pipe);
+            Ok(None) => {
+                self.pipes.borrow_mut().remove(&id);
                 Started::Pending(id)
             }
+            Err(id) => Started::Pending(id),
         }
     }
 
@@ -223,21 +225,21 @@ impl Plugins {
 
     /// Hands call `call` the next bytes of its request body; returns how many it took.
     pub fn write_body(&mut self, call: CallId, bytes: &[u8]) -> u32 {
-        self.pipes.get(&call).map_or(0, |pipe| {
+        self.pipes.borrow().get(&call).map_or(0, |pipe| {
             u32::try_from(pipe.write(bytes)).unwrap_or(u32::MAX)
         })
     }
 
     /// Ends call `call`'s request body, whole or broken off.
     pub fn finish_body(&mut self, call: CallId, complete: bool) {
-        if let Some(pipe) = self.pipes.get(&call) {
+        if let Some(pipe) = self.pipes.borrow().get(&call) {
             pipe.finish(complete);
         }
     }
 
     /// The guest took the last response piece of call `call` and has room for `room` bytes.
     pub fn more_body(&mut self, call: CallId, room: u32) {
-        if let Some(pipe) = self.pipes.get(&call) {
+        if let Some(pipe) = self.pipes.borrow().get(&call) {
             pipe.more(usize::try_from(room).unwrap_or(usize::MAX));
         }
     }
@@ -245,7 +247,7 @@ impl Plugins {
     /// Drops call `call`: its request is gone.
     pub fn cancel(&mut self, call: CallId) {
         self.calls.cancel(call);
-        self.pipes.remove(&call);
+        self.pipes.borrow_mut().remove(&call);
     }
 
     /// Answers `request` with the plugin of the matching route, waiting for it on this
@@ -283,7 +285,7 @@ impl Plugins {
         let mut finished = Vec::new();
         self.calls.poll_ready(&mut finished);
         for (id, answer) in finished {
-            self.pipes.remove(&id);
+            self.pipes.borrow_mut().remove(&id);
             if let Some(answer) = answer {
                 self.outbox.push(id, CallEvent::Answer(answer));
             }
@@ -301,6 +303,11 @@ impl Plugins {
     /// A new call into the guest begins: the time for first polls starts over.
     pub fn new_turn(&mut self) {
         self.spent = Duration::ZERO;
+    }
+
+    /// Counts `elapsed` (a `start`, measured by its caller) against this turn's time.
+    pub fn spent(&mut self, elapsed: Duration) {
+        self.spent += elapsed;
     }
 
     /// Whether a waiting call was woken, or said something the guest has not heard yet (or
