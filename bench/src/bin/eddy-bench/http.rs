@@ -9,6 +9,7 @@ use crate::idle::{self, Idle};
 use crate::median;
 use crate::server::Server;
 use crate::servers;
+use crate::streamed::{self, Streamed};
 use crate::targets;
 use crate::workers::{self, Workers};
 use crate::wrk::{self, Load, Measurement, show_micros};
@@ -131,6 +132,8 @@ pub struct Results {
     /// 1 − (access log on / off) requests/s, the median over rounds of each round's pair (the
     /// two rows run back to back, so pairing cancels load that drifts between rounds).
     pub access_log_cost: f64,
+    /// 1 MiB responses streamed by a plugin, against nginx.
+    pub streamed: Streamed,
 }
 
 impl Results {
@@ -189,11 +192,13 @@ pub fn run(options: &Options) {
                 .map(|(on, off)| 1.0 - on.rate / off.rate)
                 .collect(),
         ),
+        streamed: streamed::measure(options.rounds, &options.duration, &options.nginx),
     };
     print_idle(&results, options.idle_connections);
     print_workers(results.workers.as_ref());
     print_echo(results.echo);
     print_rates(&results, &load, options.rounds);
+    streamed::print(&results.streamed, &options.duration);
     targets::print(&results);
 }
 

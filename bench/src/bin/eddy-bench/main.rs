@@ -28,6 +28,7 @@ mod http;
 mod idle;
 mod server;
 mod servers;
+mod streamed;
 mod targets;
 mod tls;
 mod upstream;
