@@ -177,8 +177,14 @@ fn several_spinning_plugins_at_once_still_leave_bystanders_a_turn() {
     );
     let worst = p99(watch.join().expect("bystanders"));
     let spun = spinners.join().expect("spinners");
-    assert!(spun.iter().all(|answer| answer == &(200, "spun true".to_owned())));
-    assert!(worst <= Duration::from_millis(50), "bystanders' p99 {worst:?}");
+    assert!(
+        spun.iter()
+            .all(|answer| answer == &(200, "spun true".to_owned()))
+    );
+    assert!(
+        worst <= Duration::from_millis(50),
+        "bystanders' p99 {worst:?}"
+    );
 }
 
 #[test]

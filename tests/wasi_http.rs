@@ -202,3 +202,35 @@ fn eddy_compile_precompiles_plugins_of_both_kinds() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn host_resources_a_plugin_holds_are_capped() {
+    // Header maps live in the host, outside the plugin's linear memory: 20,000 of 16 KiB
+    // each would be 320 MiB under a 16 MiB cap. The resource cap traps the call instead.
+    let mut server = Eddy::serve_guest(
+        Handlers(&["wasi-http"]),
+        &["--workers", "1", "--plugin-max-memory", "16MiB"],
+    );
+    let base = server.rss();
+    assert_eq!(
+        get_text(&server, "/fields?n=20000"),
+        "made 20000",
+        "dropped at once: fine"
+    );
+    let response = roundtrip(server.addr, &get("/fields?n=20000&keep=1"));
+    assert_eq!(response.status, 500);
+    assert!(
+        server.rss() < base + (64 << 20),
+        "RSS went from {base} to {}",
+        server.rss()
+    );
+    let log = server.wait_stderr("--plugin-max-resources 1024");
+    assert!(log.contains("trapped on GET /fields"), "{log}");
+    // The next request gets a fresh instance.
+    assert_eq!(get_text(&server, "/"), "hello from wasi:http\n");
+    assert!(server.is_running());
+}
+
+fn get_text(server: &Eddy, target: &str) -> String {
+    roundtrip(server.addr, &get(target)).text()
+}

@@ -242,6 +242,10 @@ pub(super) struct PluginOptions {
     /// long polls); none by default: the write timeout cuts a client that stops reading.
     #[arg(long, value_name = "DURATION", env = "EDDY_MAX_STREAM_DURATION", value_parser = parse_duration)]
     pub(super) max_stream_duration: Option<Duration>,
+    /// Host resources (header maps, bodies, streams, pollables, requests) one plugin instance
+    /// may hold at once; one past it traps the call (500) and the instance goes.
+    #[arg(long, value_name = "N", env = "EDDY_PLUGIN_MAX_RESOURCES", default_value = "1024", value_parser = clap::value_parser!(u32).range(16..))]
+    pub(super) plugin_max_resources: u32,
     /// Threads that fire plugins' timers and run their outbound HTTP (not their code, which
     /// runs on the workers).
     #[arg(long, value_name = "N", env = "EDDY_IO_THREADS", default_value = "1", value_parser = clap::value_parser!(u16).range(1..))]

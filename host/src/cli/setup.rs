@@ -164,6 +164,7 @@ impl PluginOptions {
             max_calls: usize::try_from(self.max_plugin_calls).unwrap_or(usize::MAX),
             queue_timeout: self.plugin_queue_timeout,
             max_stream_duration: self.max_stream_duration,
+            max_resources: usize::try_from(self.plugin_max_resources).unwrap_or(usize::MAX),
         })
     }
 }

@@ -179,7 +179,13 @@ async fn run(
         }
         Err(CallError::Trap(trap)) => {
             let denial = live.store.data_mut().limiter.take_denial();
-            let report = TrapReport::new(&trap, started.elapsed(), "--handler-timeout", denial);
+            let mut report = TrapReport::new(&trap, started.elapsed(), "--handler-timeout", denial);
+            if report.reason.contains("resource table has no free keys") {
+                report.reason.push_str(&format!(
+                    " (it holds --plugin-max-resources {} host resources)",
+                    pool.settings().max_resources
+                ));
+            }
             Err(Failure::Call {
                 verb: "trapped",
                 report,

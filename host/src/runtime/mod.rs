@@ -57,8 +57,8 @@ pub use outbound::{DEFAULT_CONNECT_TIMEOUT, HttpOutbound};
 pub use pipe::{REQUEST_WINDOW, RESPONSE_PIECE};
 pub use plugin_program::{
     DEFAULT_HANDLER_TIMEOUT, DEFAULT_MAX_PLUGIN_CALLS, DEFAULT_MAX_RESPONSE_BODY,
-    DEFAULT_PLUGIN_MAX_MEMORY, DEFAULT_PLUGIN_QUEUE_TIMEOUT, HANDLER_INTERFACE, Isolation,
-    PluginProgram, PluginSettings, route_regex,
+    DEFAULT_PLUGIN_MAX_MEMORY, DEFAULT_PLUGIN_MAX_RESOURCES, DEFAULT_PLUGIN_QUEUE_TIMEOUT,
+    HANDLER_INTERFACE, Isolation, MAX_FIELDS_SIZE, PluginProgram, PluginSettings, route_regex,
 };
 pub use plugins::{Plugins, Started};
 pub use pool::POOL_IDLE_TIMEOUT;

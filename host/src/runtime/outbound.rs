@@ -14,6 +14,12 @@ use crate::upstream::{Target, Timeouts, Upstreams};
 /// The largest piece a guest may write to a body stream at once (its `check-write` budget).
 pub(super) const BODY_PIECE: usize = 64 * 1024;
 
+/// Outgoing bodies per call with room for a whole body before anyone reads them.
+pub const ROOMY_BODIES: usize = 2;
+
+/// Pieces of [`BODY_PIECE`] each later body of a call may hold before its reader takes them.
+pub const SMALL_BODY_CHUNKS: usize = 2;
+
 /// A connect (TCP and TLS) takes at most this long unless the plugin asks for less; the
 /// call's deadline caps it too.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -165,6 +171,9 @@ pub struct Hooks {
     max_body: usize,
     /// The deadline of the call in progress.
     deadline: Instant,
+    /// Outgoing bodies made during the call in progress: the first ones get room for a whole
+    /// body, later ones a little (see `p2_outgoing_body_buffer_chunks`).
+    bodies: usize,
 }
 
 impl Hooks {
@@ -181,12 +190,14 @@ impl Hooks {
             upstreams,
             max_body,
             deadline: Instant::now(),
+            bodies: 0,
         }
     }
 
-    /// Sets the deadline of the call that starts.
+    /// Sets the deadline of the call that starts (and starts counting its bodies afresh).
     pub fn set_deadline(&mut self, deadline: Instant) {
         self.deadline = deadline;
+        self.bodies = 0;
     }
 
     /// Why a request to `uri` is refused, logged; `None` when it may go.
@@ -232,9 +243,17 @@ type SendResult = wasmtime_wasi_http::Result<(
 impl WasiHttpHooks for Hooks {
     /// Room for a whole body of the largest size taken, in pieces of `BODY_PIECE`, so that a
     /// guest writing its body before `response-outparam.set` (when nothing reads it yet)
-    /// does not wait on a reader; the memory this can hold is about `max_body`.
+    /// does not wait on a reader; the memory this can hold is about `max_body`. Only the
+    /// first [`ROOMY_BODIES`] bodies of a call get it (the response's, an outgoing request's):
+    /// a plugin making body after body gets [`SMALL_BODY_CHUNKS`] pieces for each, so the
+    /// host memory its bodies can hold stays bounded (see `--plugin-max-resources`).
     fn p2_outgoing_body_buffer_chunks(&mut self) -> usize {
-        self.max_body / BODY_PIECE + 2
+        self.bodies += 1;
+        if self.bodies <= ROOMY_BODIES {
+            self.max_body / BODY_PIECE + 2
+        } else {
+            SMALL_BODY_CHUNKS
+        }
     }
 
     fn p2_outgoing_body_chunk_size(&mut self) -> usize {

@@ -101,6 +101,8 @@ pub struct PluginSettings {
     pub queue_timeout: Duration,
     /// Longest a streamed response body may run after its head (`--max-stream-duration`).
     pub max_stream_duration: Option<Duration>,
+    /// Host resources one instance may hold at once (`--plugin-max-resources`).
+    pub max_resources: usize,
 }
 
 impl Default for PluginSettings {
@@ -116,6 +118,7 @@ impl Default for PluginSettings {
             max_calls: DEFAULT_MAX_PLUGIN_CALLS,
             queue_timeout: DEFAULT_PLUGIN_QUEUE_TIMEOUT,
             max_stream_duration: None,
+            max_resources: DEFAULT_PLUGIN_MAX_RESOURCES,
         }
     }
 }
@@ -237,14 +240,14 @@ impl PluginProgram {
         let state = PluginState {
             limiter: Limiter::new(settings.limits.clone()),
             wasi: super::wasi::deny_all(&self.name, settings.frozen_clocks),
-            http: WasiHttpCtx::new(),
+            http: http_ctx(),
             hooks: Hooks::new(
                 self.name.clone(),
                 settings.outbound.clone(),
                 settings.upstreams.clone(),
                 settings.max_response_body,
             ),
-            table: ResourceTable::new(),
+            table: resource_table(settings.max_resources),
             server_name: None,
             config: self.config.clone(),
             deadline: Deadline::new(deadline),
@@ -309,6 +312,30 @@ impl PluginProgram {
         }
         .map_err(|error| anyhow!("plugin {} cannot be instantiated: {error}", self.name))
     }
+}
+
+/// The largest header map (`wasi:http` `fields`) a plugin may build, name and value bytes
+/// together: the server's own default head limit.
+pub const MAX_FIELDS_SIZE: usize = 64 * 1024;
+
+/// Default cap on the host resources (header maps, bodies, streams, pollables, requests) one
+/// plugin instance holds at once (`--plugin-max-resources`).
+pub const DEFAULT_PLUGIN_MAX_RESOURCES: usize = 1024;
+
+/// `wasi:http` for a plugin: header maps of at most [`MAX_FIELDS_SIZE`].
+fn http_ctx() -> WasiHttpCtx {
+    let mut http = WasiHttpCtx::new();
+    http.set_field_size_limit(MAX_FIELDS_SIZE);
+    http
+}
+
+/// The table of a plugin's host resources, refusing more than `max` at once: the host memory
+/// a plugin can hold is bounded by the count times what each may hold (a call that makes
+/// one past the cap traps, and its instance goes).
+fn resource_table(max: usize) -> ResourceTable {
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(max);
+    table
 }
 
 /// The `wasi:config/store` view of a plugin's Store: its own settings.

@@ -101,7 +101,9 @@ pub fn measure(rounds: usize, duration: &str, nginx_binary: &Path) -> Streamed {
 /// The row's table.
 pub fn print(streamed: &Streamed, duration: &str) {
     let mib = |rate: f64| rate * SIZE as f64 / (1 << 20) as f64;
-    println!("| 1 MiB responses, one worker, `wrk -t1 -c16 -d{duration}` | req/s | MiB/s | × nginx |");
+    println!(
+        "| 1 MiB responses, one worker, `wrk -t1 -c16 -d{duration}` | req/s | MiB/s | × nginx |"
+    );
     println!("|---|---:|---:|---:|");
     println!(
         "| nginx, the file from `/dev/shm`, `sendfile on` | {:.0} | {:.0} | 1.00 |",

@@ -15,7 +15,9 @@
 //! - `/sse?n=N&ms=M`: Server-Sent Events: N events M ms apart, each `data: T` where T is the
 //!   wall-clock millisecond it was due at;
 //! - `/stream?n=BYTES`: a body of `n` bytes made and written piece by piece after `set`;
-//! - `/sha256`: reads the request body as it arrives and answers its SHA-256 and length.
+//! - `/sha256`: reads the request body as it arrives and answers its SHA-256 and length;
+//! - `/fields?n=N&keep=1`: makes N header maps of 16 KiB each in the host, dropping each at
+//!   once or (`keep=1`) holding them all, then answers how many it made.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -102,6 +104,24 @@ impl wasip2::exports::http::incoming_handler::Guest for Handler {
             "/sha256" => {
                 let (digest, length) = hash_body(&request);
                 respond(out, 200, format!("{digest} {length}").as_bytes());
+            }
+            "/fields" => {
+                let count: usize = argument("n").parse().unwrap_or(0);
+                let keep = argument("keep") == "1";
+                let value = vec![b'v'; 16 * 1024];
+                let mut kept = Vec::new();
+                let mut made = 0;
+                for _ in 0..count {
+                    let fields = Fields::new();
+                    if fields.append("x-filler", &value).is_err() {
+                        break;
+                    }
+                    made += 1;
+                    if keep {
+                        kept.push(fields);
+                    }
+                }
+                respond(out, 200, format!("made {made}").as_bytes());
             }
             "/spin" => {
                 let ms: u64 = argument("ms").parse().unwrap_or(0);
